@@ -1,0 +1,599 @@
+"""The BMS firmware logic: composes protection latches, monitor, history, codes and LEDs.
+
+:class:`Core` is a sans-IO state machine in the manner of ``h11``: it never reads a clock and
+does no I/O. The caller feeds it readings and commands with the time (monotonic seconds) and
+gets a :class:`Decision` back. The same inputs give the same decisions, whatever the interval
+between readings: timers run against the time passed in, and :meth:`Core.next_deadline_s` says
+when the next one expires so a simulator can skip ahead; :meth:`Core.quiet_region` says which
+input ranges leave the decision unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from operator import attrgetter
+from typing import Literal
+
+from smallbms.bank import BankProblem, BankTopology, discover
+from smallbms.core import history as hist
+from smallbms.core import monitor as mon
+from smallbms.core import thresholds as th
+from smallbms.core.balancer import BalancerStatus, balancer_status
+from smallbms.core.codes import CODE_ORDER
+from smallbms.core.latch import Latch
+from smallbms.core.leds import NO_LEDS, classic_leds, ng_leds
+from smallbms.core.quiet import QuietRegion, quiet_region
+from smallbms.core.readings import aggregate as _aggregate
+from smallbms.core.reasons import NO_POWER, charge_reasons, discharge_reasons
+from smallbms.core.remote import remote_on
+from smallbms.core.settings import (
+    DEFAULT_SETTINGS,
+    SettingError,
+    Settings,
+    change_setting,
+    reset_to_defaults,
+)
+from smallbms.core.types import (
+    FLOATING,
+    HIGH,
+    AcceptBank,
+    BatteryReport,
+    ChangeSetting,
+    CodeEvent,
+    Command,
+    CommandResult,
+    Decision,
+    DischargeAllowed,
+    FirmwareUpdateFinished,
+    FirmwareUpdateStarted,
+    Mode,
+    OutputState,
+    Profile,
+    Reading,
+    ResetDefaults,
+    ResetHistory,
+    SetMode,
+    SetSoc,
+    SetWireless,
+    SyncSoc,
+)
+
+_BANK_KEY = attrgetter("serial", "model_id", "series_position")
+CODE_LOG_KEPT = 500  # (P) code events kept in the core; the store keeps them all
+
+
+@dataclass(slots=True)
+class Persistent:
+    """What survives a power cycle: settings, mode, wireless, monitor, history, bank, code log."""
+
+    settings: Settings = DEFAULT_SETTINGS
+    mode: Mode = "on"
+    wireless_enabled: bool = True
+    monitor: mon.MonitorState = field(default_factory=mon.MonitorState)
+    history: hist.History = field(default_factory=hist.History)
+    commissioned: BankTopology | None = None
+    code_log: list[CodeEvent] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Measurements:
+    """Aggregates of the last reading, kept for status pages and samples."""
+
+    bank_voltage_v: float = math.nan
+    current_a: float | None = None
+    min_cell_v: float = math.nan
+    max_cell_v: float = math.nan
+    mean_cell_v: float = math.nan
+    min_temperature_c: float = math.nan
+    max_temperature_c: float = math.nan
+    complete: bool = False
+    remote_on: bool = False
+    app_connected: bool = False
+    reports: tuple[BatteryReport | None, ...] = ()
+
+
+class _Latches:
+    """Every protection condition of SPEC 6, one latch each."""
+
+    __slots__ = (
+        "comms_alarm", "comms_warning", "e_b09", "e_b11", "floor", "high_temp",
+        "low_bank", "low_soc", "low_temp", "overvoltage", "pre_alarm", "undervoltage",
+    )
+
+    def __init__(self) -> None:
+        self.pre_alarm = Latch()
+        self.undervoltage = Latch()
+        self.overvoltage = Latch()
+        self.low_temp = Latch()
+        self.high_temp = Latch()
+        self.low_bank = Latch(th.LOW_BANK_DELAY_S)
+        self.comms_warning = Latch(th.COMMS_WARNING_DELAY_S)
+        self.comms_alarm = Latch(th.COMMS_ALARM_DELAY_S)
+        self.low_soc = Latch()
+        self.floor = Latch()
+        self.e_b09 = Latch()
+        self.e_b11 = Latch()
+
+    def all(self) -> tuple[Latch, ...]:
+        return tuple(getattr(self, n) for n in self.__slots__)
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """A snapshot for pages, samples and integrations. Units in every name."""
+
+    powered: bool
+    mode: Mode
+    soc_pct: float | None
+    voltage_v: float | None
+    current_a: float | None
+    power_w: float | None
+    consumed_ah: float | None
+    time_remaining_s: int | None
+    min_cell_v: float | None
+    max_cell_v: float | None
+    min_temperature_c: float | None
+    max_temperature_c: float | None
+    balancer: BalancerStatus | None
+    wireless_available: bool
+    firmware_update: Literal["idle", "updating", "failed"]
+
+
+_NAN = math.nan
+
+
+def _finite_or_none(x: float | None) -> float | None:
+    return None if x is None or x != x else x
+
+
+class Core:
+    """The smallBMS firmware as a deterministic state machine (see module docstring)."""
+
+    def __init__(
+        self, profile: Profile = "ng", persistent: Persistent | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        self.profile: Profile = profile
+        self.p = persistent if persistent is not None else Persistent()
+        if settings is not None:
+            self.p.settings = settings
+        self.powered = False
+        self._power_up_pending = True
+        self._reset_volatile(0.0)
+
+    # --- power ------------------------------------------------------------------------------
+
+    def _reset_volatile(self, now_s: float) -> None:
+        self.latches = _Latches()
+        self.power_up_s = now_s
+        self.last_t_s: float | None = None
+        self.ready = False
+        self.pre_alarm_since_s: float | None = None
+        self.firmware_updating = False
+        self.firmware_failed_s: float | None = None
+        self.bank_now: BankTopology | BankProblem | None = None
+        self._bank_key: tuple[object, ...] | None = None
+        self.e_b01 = False
+        self.e_b05 = False
+        self.active_codes: tuple[str, ...] = ()
+        self.m = Measurements()
+        self.p.monitor.last_charged_total_ah = None
+        self.p.monitor.last_discharged_total_ah = None
+        self.p.monitor.sync_timer = None
+        self.latches.comms_warning.since_s = now_s  # no data yet: the comms timer runs
+        self._decision: Decision | None = None
+
+    def power_up(self, now_s: float) -> None:
+        """Start as after a power-up: volatile state gone, outputs floating until valid data."""
+        self._reset_volatile(now_s)
+        self.powered = True
+        self._power_up_pending = False
+
+    # --- commands ---------------------------------------------------------------------------
+
+    def _capacity_ah(self) -> float:
+        c = self.p.commissioned
+        return c.capacity_ah if c is not None else 0.0
+
+    def apply(self, command: Command, now_s: float) -> CommandResult:
+        """Carry out one command; a refused command changes nothing and says why."""
+        p = self.p
+        ng = self.profile == "ng"
+        match command:
+            case SetMode(value=v):
+                if v not in ("on", "off"):
+                    return CommandResult(command, False, f"mode must be 'on' or 'off', got {v!r}")
+                p.mode = v
+            case SetWireless(enabled=e):
+                p.wireless_enabled = bool(e)
+            case AcceptBank():
+                if not isinstance(self.bank_now, BankTopology):
+                    why = self.bank_now.reason if isinstance(self.bank_now, BankProblem) else (
+                        "no complete reading of the bank yet")
+                    return CommandResult(command, False, f"cannot accept this bank: {why}")
+                old = p.commissioned
+                if old is not None:
+                    if len(self.bank_now.serials) > len(old.serials):
+                        p.monitor.battery_added_since_sync = True
+                    # keep the SoC in % when the capacity changes (a battery added or removed)
+                    if old.capacity_ah > 0:
+                        p.monitor.consumed_ah *= self.bank_now.capacity_ah / old.capacity_ah
+                p.commissioned = self.bank_now
+                self.e_b05 = False
+            case FirmwareUpdateStarted():
+                self.firmware_updating = True
+            case FirmwareUpdateFinished(success=ok):
+                self.firmware_updating = False
+                if ok:
+                    self.firmware_failed_s = None
+                elif self.firmware_failed_s is None:
+                    self.firmware_failed_s = now_s
+            case ChangeSetting() | SyncSoc() | SetSoc() | ResetDefaults() | ResetHistory() if not ng:
+                return CommandResult(
+                    command, False, "the classic smallBMS has no battery monitor or settings")
+            case ChangeSetting(name=name, value=value):
+                try:
+                    p.settings = change_setting(p.settings, name, value)
+                except SettingError as e:
+                    return CommandResult(command, False, str(e))
+            case SyncSoc():
+                if self._capacity_ah() <= 0:
+                    return CommandResult(command, False, "the bank is not known yet")
+                self._sync(now_s, automatic=False)
+            case SetSoc(value_pct=v):
+                if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 <= v <= 100.0:
+                    return CommandResult(command, False, f"SoC must be 0..100 %, got {v!r}")
+                if self._capacity_ah() <= 0:
+                    return CommandResult(command, False, "the bank is not known yet")
+                mon.set_soc(p.monitor, float(v), self._capacity_ah())
+            case ResetDefaults():
+                p.settings = reset_to_defaults(p.settings)
+            case ResetHistory():
+                p.history = hist.History()
+            case _:
+                return CommandResult(command, False, f"unknown command {command!r}")
+        return CommandResult(command, True)
+
+    def _sync(self, now_s: float, automatic: bool) -> None:
+        mon.synchronise(self.p.monitor)
+        hist.record_sync(self.p.history, automatic)
+        # a sync to 100 % clears the discharge floor alarm whatever the floor setting (SPEC 6)
+        self.latches.floor.reset()
+
+    # --- the step ---------------------------------------------------------------------------
+
+    def step(self, reading: Reading, now_s: float, commands: Iterable[Command] = ()) -> Decision:
+        """Process one reading (and any commands) at time ``now_s``; return the decision."""
+        v = reading.bank_voltage_v
+        if not v >= th.SUPPLY_MIN_V:  # also catches NaN: no supply, nothing runs
+            self.powered = False
+            self._power_up_pending = True
+            return self._unpowered(now_s, tuple(
+                CommandResult(c, False, "the BMS has no power") for c in commands))
+        if self._power_up_pending:
+            self.power_up(now_s)
+        results = tuple(self.apply(c, now_s) for c in commands)
+        dt = 0.0 if self.last_t_s is None else max(0.0, now_s - self.last_t_s)
+        self.last_t_s = now_s
+        la = self.latches
+        p = self.p
+        s = p.settings
+        m = self.m
+        ng = self.profile == "ng"
+
+        # -- the batteries -------------------------------------------------------------------
+        slots = reading.batteries
+        complete, mn, mx, mean, tmin, tmax = _aggregate(slots)
+        m.bank_voltage_v = v
+        m.current_a = reading.current_a
+        m.complete = complete
+        m.reports = slots
+        m.app_connected = reading.app_connected
+        have_cells = mn == mn
+        if have_cells:
+            m.min_cell_v, m.max_cell_v, m.mean_cell_v = mn, mx, mean
+            m.min_temperature_c, m.max_temperature_c = tmin, tmax
+        self._check_bank(slots, complete)
+        if complete:
+            self.ready = True
+
+        # -- protection latches (trip on any valid data; clear only on complete data) ---------
+        if have_cells:
+            pa = s.pre_alarm_level_v
+            la.pre_alarm.update(mn < pa, complete and mn >= pa + th.PRE_ALARM_CLEAR_MARGIN_V, now_s)
+            la.undervoltage.update(
+                mn < th.CELL_UNDERVOLTAGE_TRIP_V,
+                complete and mn >= th.CELL_UNDERVOLTAGE_CLEAR_V, now_s)
+            la.overvoltage.update(
+                mx >= th.CELL_OVERVOLTAGE_TRIP_V,
+                complete and mx <= th.CELL_OVERVOLTAGE_CLEAR_V, now_s)
+            la.low_temp.update(
+                tmin < th.LOW_CHARGE_TEMP_TRIP_C, complete and tmin >= th.LOW_CHARGE_TEMP_CLEAR_C,
+                now_s)
+            la.high_temp.update(
+                tmax > th.HIGH_TEMP_TRIP_C, complete and tmax <= th.HIGH_TEMP_CLEAR_C, now_s)
+        la.comms_warning.update(not complete, complete, now_s)
+        la.comms_alarm.update(la.comms_warning.active, not la.comms_warning.active, now_s)
+        bank = p.commissioned
+        if bank is not None:
+            n = bank.cells_in_series
+            la.low_bank.update(
+                v < th.LOW_BANK_TRIP_V_PER_CELL * n, v >= th.LOW_BANK_CLEAR_V_PER_CELL * n, now_s)
+        la.e_b09.update(
+            v < th.BANK_VOLTAGE_MIN_V or v > th.BANK_VOLTAGE_MAX_V,
+            th.BANK_VOLTAGE_MIN_V + th.BANK_VOLTAGE_CLEAR_MARGIN_V <= v
+            <= th.BANK_VOLTAGE_MAX_V - th.BANK_VOLTAGE_CLEAR_MARGIN_V, now_s)
+        la.e_b11.update(reading.output_fault, not reading.output_fault, now_s)
+
+        # -- the battery monitor and history (NG only) ---------------------------------------
+        if ng and bank is not None:
+            self._monitor(reading, now_s, dt, bank, have_cells and complete)
+
+        # -- undervoltage with the 30 s pre-alarm lead ----------------------------------------
+        uv_armed = la.undervoltage.active or la.low_bank.active
+        pre_alarm_wanted = (
+            la.pre_alarm.active or uv_armed or la.low_soc.active or la.floor.active
+            or la.comms_warning.active
+        )
+        if pre_alarm_wanted:
+            if self.pre_alarm_since_s is None:
+                self.pre_alarm_since_s = now_s
+            lead_done = now_s - self.pre_alarm_since_s >= th.PRE_ALARM_LEAD_S
+        else:
+            self.pre_alarm_since_s = None
+            lead_done = False
+        a_b01 = la.undervoltage.active and lead_done
+        a_b08 = la.low_bank.active and lead_done
+
+        # -- codes ---------------------------------------------------------------------------
+        e_b09 = la.e_b09.active
+        e_b11 = la.e_b11.active
+        firmware_load_off = (
+            self.firmware_failed_s is not None
+            and now_s - self.firmware_failed_s >= th.FIRMWARE_FAIL_LOAD_OFF_DELAY_S
+        )
+        codes = self._codes(a_b01, a_b08, e_b09, e_b11) if ng else ()
+        events = self._diff_codes(codes, now_s) if codes != self.active_codes else ()
+
+        # -- outputs -------------------------------------------------------------------------
+        r_on = remote_on(reading.remote, v)
+        m.remote_on = r_on
+        common = (
+            (not self.ready) | (not r_on) << 1 | (p.mode != "on") << 2 | self.e_b01 << 3
+            | self.e_b05 << 4 | e_b09 << 5 | e_b11 << 6
+        )
+        dis = discharge_reasons(common, (
+            a_b01 | a_b08 << 1 | la.floor.active << 2 | la.comms_alarm.active << 3
+            | firmware_load_off << 4))
+        chg = charge_reasons(common, (
+            la.overvoltage.active | la.low_temp.active << 1 | la.high_temp.active << 2
+            | la.comms_warning.active << 3 | self.firmware_updating << 4))
+        atd: OutputState = FLOATING if dis else HIGH
+        atc: OutputState = FLOATING if chg else HIGH
+        pre: OutputState = HIGH if pre_alarm_wanted else FLOATING
+        allowed: DischargeAllowed = "no" if dis else ("pre-alarm" if pre_alarm_wanted else "yes")
+        if ng:
+            leds = ng_leds(codes, self.wireless_available(now_s), reading.app_connected)
+        else:
+            leds = classic_leds(atd, atc)
+        d = Decision(
+            load_disconnect=atd, charge_disconnect=atc, pre_alarm=pre, leds=leds,
+            allowed_to_charge=not chg, allowed_to_discharge=allowed,
+            charge_reasons=chg, discharge_reasons=dis, active_codes=codes,
+            events=events, command_results=results,
+        )
+        self._decision = d
+        return d
+
+    def _unpowered(self, now_s: float, results: tuple[CommandResult, ...]) -> Decision:
+        events = self._diff_codes((), now_s) if self.active_codes else ()
+        d = Decision(
+            load_disconnect=FLOATING, charge_disconnect=FLOATING, pre_alarm=FLOATING, leds=NO_LEDS,
+            allowed_to_charge=False, allowed_to_discharge="no", charge_reasons=NO_POWER,
+            discharge_reasons=NO_POWER, active_codes=(), events=events,
+            command_results=results,
+        )
+        self._decision = d
+        return d
+
+    def _check_bank(self, slots: tuple[BatteryReport | None, ...], complete: bool) -> None:
+        """E-B01 (invalid bank) and E-B05 (bank changed since commissioning)."""
+        commissioned = self.p.commissioned
+        if complete:
+            key = tuple(map(_BANK_KEY, slots))
+            if key != self._bank_key:
+                self._bank_key = key
+                reports = [r for r in slots if r is not None]
+                self.bank_now = discover(reports, self.profile)
+                found = self.bank_now
+                self.e_b01 = isinstance(found, BankProblem)
+                if isinstance(found, BankTopology):
+                    if commissioned is None:
+                        self.p.commissioned = found
+                        self.e_b05 = False
+                    else:
+                        self.e_b05 = found.serials != commissioned.serials
+        elif slots and commissioned is not None:
+            known = commissioned.serials
+            if len(slots) != len(known) or any(
+                r is not None and r.serial not in known for r in slots
+            ):
+                self.e_b05 = True
+                self._bank_key = None
+
+    def _monitor(
+        self, reading: Reading, now_s: float, dt: float, bank: BankTopology, fresh: bool
+    ) -> None:
+        p = self.p
+        s = p.settings
+        ms = p.monitor
+        la = self.latches
+        cap = bank.capacity_ah
+        i = reading.current_a
+        charged, discharged = mon.count_charge(
+            ms, i, dt, reading.charged_ah_total, reading.discharged_ah_total, cap)
+        mon.average_current(ms, i, dt)
+        v = reading.bank_voltage_v
+        h = p.history
+        if charged or discharged:
+            hist.record_charge(h, charged, discharged, v, ms.consumed_ah)
+        if ms.seconds_since_sync is not None:
+            ms.seconds_since_sync += dt
+        if h.seconds_since_full_charge is not None:
+            h.seconds_since_full_charge += dt
+        # automatic synchronisation to 100 %
+        charged_v = s.charged_voltage_v * bank.nominal_voltage_v / 12.8
+        tail_a = s.tail_current_pct / 100.0 * cap
+        timer = ms.timer(s.charged_detection_time_min * 60.0)
+        cond = i is not None and v >= charged_v and i <= tail_a
+        if timer.update(cond, not cond, now_s) and timer.active:
+            self._sync(now_s, automatic=True)
+        soc = mon.soc_pct(ms, cap)
+        if soc is None:
+            la.low_soc.reset()
+            la.floor.reset()
+        else:
+            hist.record_soc(h, soc)
+            lvl = s.low_soc_warning_pct
+            la.low_soc.update(soc <= lvl, soc >= lvl + th.LOW_SOC_CLEAR_MARGIN_PCT, now_s)
+            floor = s.discharge_floor_pct
+            if floor <= 0:
+                la.floor.reset()
+            else:
+                la.floor.update(
+                    soc <= floor, soc >= floor + th.DISCHARGE_FLOOR_CLEAR_MARGIN_PCT, now_s)
+        if fresh:
+            ex = reading.extremes
+            m = self.m
+            if ex is not None:
+                hist.record_extremes(
+                    h, min(ex.min_cell_v, m.min_cell_v), max(ex.max_cell_v, m.max_cell_v),
+                    min(ex.min_bank_v, v), max(ex.max_bank_v, v),
+                    min(ex.min_temperature_c, m.min_temperature_c),
+                    max(ex.max_temperature_c, m.max_temperature_c))
+            else:
+                hist.record_extremes(
+                    h, m.min_cell_v, m.max_cell_v, v, v, m.min_temperature_c, m.max_temperature_c)
+
+    def _codes(self, a_b01: bool, a_b08: bool, e_b09: bool, e_b11: bool) -> tuple[str, ...]:
+        la = self.latches
+        out: list[str] = []
+        if la.pre_alarm.active or a_b01:
+            out.append("W-B01")
+        if la.comms_warning.active:
+            out.append("W-B05")
+        if la.low_soc.active or la.floor.active:
+            out.append("W-B07")
+        if a_b01:
+            out.append("A-B01")
+        if la.comms_alarm.active:
+            out.append("A-B05")
+        if la.floor.active:
+            out.append("A-B07")
+        if a_b08:
+            out.append("A-B08")
+        if la.high_temp.active:
+            out.append("A-B09")
+        if self.e_b01:
+            out.append("E-B01")
+        if self.e_b05:
+            out.append("E-B05")
+        if e_b09:
+            out.append("E-B09")
+        if e_b11:
+            out.append("E-B11")
+        return tuple(out)
+
+    def _diff_codes(self, codes: tuple[str, ...], now_s: float) -> tuple[CodeEvent, ...]:
+        old = set(self.active_codes)
+        new = set(codes)
+        events = [CodeEvent(now_s, c, "cleared") for c in self.active_codes if c not in new]
+        events += [CodeEvent(now_s, c, "active") for c in codes if c not in old]
+        events.sort(key=lambda e: (CODE_ORDER[e.code], e.state))
+        log = self.p.code_log
+        log.extend(events)
+        del log[:-CODE_LOG_KEPT]
+        for e in events:
+            if e.state == "active" and e.code.startswith("E-"):
+                hist.record_error(self.p.history, e.code, now_s)
+        self.active_codes = codes
+        return tuple(events)
+
+    # --- questions the caller may ask --------------------------------------------------------
+
+    def wireless_available(self, now_s: float) -> bool:
+        """Wireless access is on when enabled, and always for 30 s after power-up."""
+        if not self.powered:
+            return False
+        return self.p.wireless_enabled or (
+            now_s - self.power_up_s < th.WIRELESS_WINDOW_AFTER_POWER_UP_S)
+
+    @property
+    def decision(self) -> Decision | None:
+        """The last decision, or None before the first step."""
+        return self._decision
+
+    def next_deadline_s(self) -> float | None:
+        """When the next timer expires if the inputs stay as they are (None: no timer runs)."""
+        cands: list[float] = []
+        for latch in self.latches.all():
+            d = latch.deadline()
+            if d is not None:
+                cands.append(d)
+        timer = self.p.monitor.sync_timer
+        if timer is not None:
+            d = timer.deadline()
+            if d is not None:
+                cands.append(d)
+        la = self.latches
+        if self.pre_alarm_since_s is not None and (la.undervoltage.active or la.low_bank.active):
+            cands.append(self.pre_alarm_since_s + th.PRE_ALARM_LEAD_S)
+        if self.firmware_failed_s is not None:
+            cands.append(self.firmware_failed_s + th.FIRMWARE_FAIL_LOAD_OFF_DELAY_S)
+        if self.powered and not self.p.wireless_enabled:
+            cands.append(self.power_up_s + th.WIRELESS_WINDOW_AFTER_POWER_UP_S)
+        now = self.last_t_s if self.last_t_s is not None else self.power_up_s
+        future = [c for c in cands if c > now]
+        return min(future) if future else None
+
+    def quiet_region(self) -> QuietRegion:
+        """Open input ranges inside which the next decision equals the last one."""
+        return quiet_region(self)
+
+    def status(self) -> Status:
+        """Values for pages, samples and integrations (computed on demand, not every step)."""
+        m = self.m
+        ms = self.p.monitor
+        bank = self.p.commissioned
+        ng = self.profile == "ng"
+        cap = bank.capacity_ah if bank is not None else 0.0
+        soc = mon.soc_pct(ms, cap) if ng else None
+        v = _finite_or_none(m.bank_voltage_v) if self.powered else None
+        i = m.current_a if self.powered else None
+        balancer: BalancerStatus | None = None
+        if ng and bank is not None and m.mean_cell_v == m.mean_cell_v:
+            balancer = balancer_status(
+                soc_pct=soc, seconds_since_sync=ms.seconds_since_sync,
+                battery_added=ms.battery_added_since_sync,
+                charging=(i or 0.0) > mon.CURRENT_THRESHOLD_A, mean_cell_v=m.mean_cell_v,
+                spread_v=m.max_cell_v - m.min_cell_v,
+            )
+        fw: Literal["idle", "updating", "failed"] = (
+            "updating" if self.firmware_updating
+            else "failed" if self.firmware_failed_s is not None else "idle")
+        return Status(
+            powered=self.powered, mode=self.p.mode, soc_pct=soc, voltage_v=v, current_a=i,
+            power_w=(v * i) if v is not None and i is not None else None,
+            consumed_ah=ms.consumed_ah if ng and bank is not None else None,
+            time_remaining_s=(
+                mon.time_remaining_s(ms, cap, self.p.settings.discharge_floor_pct, i)
+                if ng and bank is not None else None),
+            min_cell_v=_finite_or_none(m.min_cell_v), max_cell_v=_finite_or_none(m.max_cell_v),
+            min_temperature_c=_finite_or_none(m.min_temperature_c),
+            max_temperature_c=_finite_or_none(m.max_temperature_c),
+            balancer=balancer,
+            wireless_available=self.wireless_available(self.last_t_s or self.power_up_s),
+            firmware_update=fw,
+        )

@@ -1,0 +1,125 @@
+"""Quiet regions: the input ranges inside which the core's decision cannot change.
+
+A simulator that keeps every quantity strictly inside its range and calls the core again no
+later than the region's deadline may skip the ticks in between without missing any output,
+code or LED change.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from smallbms.core import history as hist
+from smallbms.core import monitor as mon
+from smallbms.core import thresholds as th
+from smallbms.core.settings import Settings
+
+if TYPE_CHECKING:
+    from smallbms.core.engine import Core
+
+
+@dataclass(frozen=True, slots=True)
+class QuietRegion:
+    """Input ranges inside which the decision stays the same (open intervals).
+
+    A source that keeps every quantity strictly inside its range, and calls again no later than
+    ``deadline_s``, sees no output, code or LED change it would have seen reading every second.
+    ``None`` bounds mean unbounded. ``needs_complete`` is True: a missing battery changes things.
+    """
+
+    min_cell_v: tuple[float, float]
+    max_cell_v: tuple[float, float]
+    min_temperature_c: tuple[float, float]
+    max_temperature_c: tuple[float, float]
+    bank_voltage_v: tuple[float, float]
+    current_a: tuple[float, float]
+    soc_pct: tuple[float, float]
+    deadline_s: float | None
+
+
+def quiet_region(core: Core) -> QuietRegion:
+    """Open input ranges inside which the next decision equals the last one (see class doc)."""
+    la = core.latches
+    s = core.p.settings
+    inf = math.inf
+    # minimum cell voltage: pre-alarm and undervoltage
+    lo, hi = -inf, inf
+    pa = s.pre_alarm_level_v
+    for latch, trip, clear in (
+        (la.pre_alarm, pa, pa + th.PRE_ALARM_CLEAR_MARGIN_V),
+        (la.undervoltage, th.CELL_UNDERVOLTAGE_TRIP_V, th.CELL_UNDERVOLTAGE_CLEAR_V),
+    ):
+        if latch.active:
+            hi = min(hi, clear)
+        else:
+            lo = max(lo, trip)
+    min_cell = (lo, hi)
+    max_cell = (
+        (-inf, th.CELL_OVERVOLTAGE_CLEAR_V) if la.overvoltage.active
+        else (-inf, th.CELL_OVERVOLTAGE_TRIP_V))
+    min_t = (
+        (-inf, th.LOW_CHARGE_TEMP_CLEAR_C) if la.low_temp.active
+        else (th.LOW_CHARGE_TEMP_TRIP_C, inf))
+    max_t = (
+        (-inf, th.HIGH_TEMP_CLEAR_C) if la.high_temp.active else (-inf, th.HIGH_TEMP_TRIP_C))
+    vlo, vhi = th.BANK_VOLTAGE_MIN_V, th.BANK_VOLTAGE_MAX_V
+    if la.e_b09.active:  # stay on the side of the window we are on
+        if core.m.bank_voltage_v < th.BANK_VOLTAGE_MIN_V + th.BANK_VOLTAGE_CLEAR_MARGIN_V:
+            vlo, vhi = -inf, th.BANK_VOLTAGE_MIN_V + th.BANK_VOLTAGE_CLEAR_MARGIN_V
+        else:
+            vlo, vhi = th.BANK_VOLTAGE_MAX_V - th.BANK_VOLTAGE_CLEAR_MARGIN_V, inf
+    bank = core.p.commissioned
+    ilo, ihi = -inf, inf
+    soc_lo, soc_hi = -inf, inf
+    if bank is not None:
+        n = bank.cells_in_series
+        if la.low_bank.active:
+            vhi = min(vhi, th.LOW_BANK_CLEAR_V_PER_CELL * n)
+        else:
+            vlo = max(vlo, th.LOW_BANK_TRIP_V_PER_CELL * n)
+        if core.profile == "ng":
+            charged_v = s.charged_voltage_v * bank.nominal_voltage_v / 12.8
+            tail_a = s.tail_current_pct / 100.0 * bank.capacity_ah
+            timer = core.p.monitor.sync_timer
+            running = timer is not None and (timer.active or timer.since_s is not None)
+            vb = core.m.bank_voltage_v
+            if running:
+                vlo = max(vlo, charged_v)
+                ihi = tail_a
+            elif vb < charged_v:
+                vhi = min(vhi, charged_v)
+            else:
+                ilo = tail_a
+            soc = mon.soc_pct(core.p.monitor, bank.capacity_ah)
+            if soc is not None:
+                soc_lo, soc_hi = _soc_bounds(soc, s, la.low_soc.active, la.floor.active)
+    return QuietRegion(
+        min_cell_v=min_cell, max_cell_v=max_cell, min_temperature_c=min_t,
+        max_temperature_c=max_t, bank_voltage_v=(vlo, vhi), current_a=(ilo, ihi),
+        soc_pct=(soc_lo, soc_hi), deadline_s=core.next_deadline_s(),
+    )
+
+
+def _soc_bounds(
+    soc: float, s: Settings, low_soc_active: bool, floor_active: bool
+) -> tuple[float, float]:
+    """SoC range keeping W-B07/A-B07 and the history cycle/sync thresholds unchanged."""
+    lo, hi = -math.inf, math.inf
+    lvl = s.low_soc_warning_pct
+    if low_soc_active:
+        hi = min(hi, lvl + th.LOW_SOC_CLEAR_MARGIN_PCT)
+    else:
+        lo = max(lo, lvl)
+    if s.discharge_floor_pct > 0:
+        if floor_active:
+            hi = min(hi, s.discharge_floor_pct + th.DISCHARGE_FLOOR_CLEAR_MARGIN_PCT)
+        else:
+            lo = max(lo, s.discharge_floor_pct)
+    for edge in (hist.CYCLE_LOW_PCT, hist.CYCLE_HIGH_PCT, hist.SYNC_COUNT_BELOW_PCT):
+        if soc >= edge:
+            lo = max(lo, edge)
+        else:
+            hi = min(hi, edge)
+    return lo, hi

@@ -1,0 +1,214 @@
+"""Run a scenario headless and write the JSON Lines events of SPEC 17.
+
+The runner owns simulated time. It ticks the core every ``step`` seconds and also exactly at
+every scenario event (so an event between ticks takes effect at its own time), feeds the core
+readings from the scenario's source, turns scenario events into core commands or source faults,
+and writes output/code/LED changes, samples and the final summary.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, Protocol
+
+import numpy as np
+
+from smallbms import scenario as sc
+from smallbms.core import types as ct
+from smallbms.core.engine import Core, Persistent
+from smallbms.core.types import Decision, Reading
+from smallbms.events import EventWriter, history_summary, sample_fields
+from smallbms.sources.script import ScriptPoint, ScriptSource
+
+DEFAULT_SAMPLE_INTERVAL_S = 60.0
+
+
+class Source(Protocol):
+    """Where readings come from. The script source ignores outputs; the twin obeys them."""
+
+    def reading(self, t_s: float) -> Reading: ...
+
+
+@dataclass
+class RunResult:
+    core: Core
+    end_t_s: float
+    lines: int
+    refused: list[str] = field(default_factory=list)
+
+
+def _script_source(s: sc.Scenario) -> ScriptSource:
+    points = [
+        ScriptPoint(
+            at_s=r.at_s,
+            cells_v=np.asarray(r.cells_v, dtype=float),
+            temperatures_c=np.asarray(r.temperatures_c, dtype=float),
+            current_a=r.current_a,
+            voltage_v=r.voltage_v,
+        )
+        for r in s.readings
+    ]
+    return ScriptSource(s.bank.battery, s.bank.series, s.bank.parallel, points, s.seed)
+
+
+def initial_persistent(s: sc.Scenario) -> Persistent:
+    """The BMS as commissioned at t = 0: the scenario's settings and, if given, its SoC."""
+    p = Persistent(settings=s.settings)
+    if s.profile == "ng" and s.bank.soc_pct is not None:
+        capacity = s.bank.model.capacity_ah * s.bank.parallel
+        p.monitor.consumed_ah = (s.bank.soc_pct / 100.0 - 1.0) * capacity
+        p.monitor.soc_known = True
+    return p
+
+
+class Runner:
+    """Drives one scenario. ``source`` must also accept the scenario's fault events."""
+
+    def __init__(self, s: sc.Scenario, source: ScriptSource, out: IO[str],
+                 sample_interval_s: float, log: Callable[[str], None]) -> None:
+        self.s = s
+        self.source = source
+        self.core = Core(s.profile, initial_persistent(s))
+        self.writer = EventWriter(out, s.profile)
+        self.sample_interval_s = sample_interval_s
+        self.log = log
+        self.refused: list[str] = []
+        self.pending: list[ct.Command] = []
+        self.unpowered_until_s: float | None = None
+        self.source.remote = s.remote
+        # timed follow-ups (firmware update end, power back) as (t, seq, action)
+        self._timers: list[tuple[float, int, Callable[[], None]]] = []
+        self._seq = 0
+
+    def _later(self, t_s: float, fn: Callable[[], None]) -> None:
+        self._seq += 1
+        heapq.heappush(self._timers, (t_s, self._seq, fn))
+
+    def _event(self, ev: sc.Event, t_s: float) -> None:
+        bus = self.source.bus
+        cmd = self.pending.append
+        match ev:
+            case sc.CommsLost(battery=b):
+                if b is None:
+                    bus.cut_all = True
+                else:
+                    bus.cut.add(b)
+            case sc.CommsRestored():
+                bus.cut_all = False
+                bus.cut.clear()
+            case sc.Remote(bridged=br, l_volts=lv, h_volts=hv):
+                self.source.remote = ct.RemoteInput(bridged=br, l_volts=lv, h_volts=hv)
+            case sc.Mode(value=v):
+                cmd(ct.SetMode(v))
+            case sc.SetSetting(setting=name, value=value):
+                cmd(ct.ChangeSetting(name, value))
+            case sc.SyncSoc():
+                cmd(ct.SyncSoc())
+            case sc.SetSoc(value=v):
+                cmd(ct.SetSoc(v))
+            case sc.ResetDefaults():
+                cmd(ct.ResetDefaults())
+            case sc.ResetHistory():
+                cmd(ct.ResetHistory())
+            case sc.ForceCell(battery=b, cell=c, volts=v):
+                bus.forced_cells[(b, c)] = v
+            case sc.ForceTemperature(battery=b, celsius=c):
+                bus.forced_temps[b] = c
+            case sc.Release(battery=b):
+                if b is None:
+                    bus.forced_cells.clear()
+                    bus.forced_temps.clear()
+                else:
+                    for key in [k for k in bus.forced_cells if k[0] == b]:
+                        del bus.forced_cells[key]
+                    bus.forced_temps.pop(b, None)
+            case sc.FirmwareUpdate(result=result, duration_s=dur):
+                cmd(ct.FirmwareUpdateStarted())
+                ok = result == "success"
+                self._later(t_s + dur, lambda: self.pending.append(ct.FirmwareUpdateFinished(ok)))
+            case sc.HardwareFault(value=v):
+                self.source.output_fault = v
+            case sc.PowerCycle(duration_s=dur):
+                self.unpowered_until_s = t_s + dur
+            case sc.Wireless(value=v):
+                cmd(ct.SetWireless(v == "on"))
+            case sc.AddBattery():
+                bus.added += 1
+            case sc.RemoveBattery(battery=b):
+                bus.removed.add(b)
+            case sc.AcceptBank():
+                cmd(ct.AcceptBank())
+            case _:  # pragma: no cover - the parser admits only the actions above
+                raise ValueError(f"unsupported event {ev!r}")
+
+    def _tick(self, t_s: float) -> Decision:
+        reading = self.source.reading(t_s)
+        if self.unpowered_until_s is not None:
+            if t_s <= self.unpowered_until_s:
+                reading = Reading(bank_voltage_v=0.0, batteries=())
+            else:
+                self.unpowered_until_s = None
+        commands, self.pending = self.pending, []
+        d = self.core.step(reading, t_s, commands)
+        for r in d.command_results:
+            if not r.accepted:
+                msg = f"t={t_s:g}s: {type(r.command).__name__} refused: {r.message}"
+                self.refused.append(msg)
+                self.log(msg)
+        return d
+
+    def run(self) -> RunResult:
+        s = self.s
+        step = s.step_s
+        end = s.duration_s
+        events = list(s.events)
+        ei = 0
+        t = 0.0
+        next_sample = self.sample_interval_s
+        last_d: Decision | None = None
+        while True:
+            while ei < len(events) and events[ei].at_s <= t + 1e-9:
+                self._event(events[ei], t)
+                ei += 1
+            while self._timers and self._timers[0][0] <= t + 1e-9:
+                heapq.heappop(self._timers)[2]()
+            d = self._tick(t)
+            self.writer.decision(t, d)
+            last_d = d
+            if t + 1e-9 >= next_sample:
+                self.writer.sample(t, sample_fields(self.core.status(), d))
+                while next_sample <= t + 1e-9:
+                    next_sample += self.sample_interval_s
+            if t >= end - 1e-9:
+                break
+            # the next tick: the next point of the step grid, or an event or timer before it
+            nxt = (math.floor(t / step + 1e-9) + 1) * step
+            if ei < len(events):
+                nxt = min(nxt, events[ei].at_s)
+            if self._timers:
+                nxt = min(nxt, self._timers[0][0])
+            t = min(nxt, end)
+        assert last_d is not None
+        core = self.core
+        hist = history_summary(core.p.history.as_dict()) if s.profile == "ng" else None
+        self.writer.summary(end, hist, last_d.active_codes)
+        return RunResult(core, end, self.writer.lines_written, self.refused)
+
+
+def run_scenario(
+    s: sc.Scenario, out: IO[str], sample_interval_s: float | None = None,
+    log: Callable[[str], None] | None = None,
+) -> RunResult:
+    """Run a parsed scenario, writing events to ``out``."""
+    if s.bank.source == "twin":
+        raise sc.ScenarioError(
+            s.source, "bank.source",
+            "the digital twin source is not available in this version; use source = \"script\"")
+    interval = sample_interval_s or s.sample_interval_s or DEFAULT_SAMPLE_INTERVAL_S
+    source = _script_source(s)
+    logger = log or (lambda msg: print(msg, file=sys.stderr))
+    return Runner(s, source, out, interval, logger).run()

@@ -1,0 +1,1 @@
+"""Battery sources: where readings come from (scripted points, the twin, hardware)."""
