@@ -136,8 +136,11 @@ class Runner:
                 self.unpowered_until_s = t_s + dur
             case sc.Wireless(value=v):
                 cmd(ct.SetWireless(v == "on"))
-            case sc.AddBattery():
-                bus.added += 1
+            case sc.AddBattery(battery=b):
+                if b is not None and b in bus.removed:
+                    bus.removed.discard(b)  # the removed battery is put back
+                else:
+                    bus.added += 1
             case sc.RemoveBattery(battery=b):
                 bus.removed.add(b)
             case sc.AcceptBank():

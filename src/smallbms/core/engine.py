@@ -410,12 +410,13 @@ class Core:
                 found = self.bank_now
                 self.e_b01 = isinstance(found, BankProblem)
                 if isinstance(found, BankTopology):
-                    if commissioned is None:
+                    if commissioned is None or self.profile == "classic":
+                        # the classic BMS has no commissioning: it protects what is wired
                         self.p.commissioned = found
                         self.e_b05 = False
                     else:
                         self.e_b05 = found.serials != commissioned.serials
-        elif slots and commissioned is not None:
+        elif slots and commissioned is not None and self.profile == "ng":
             known = commissioned.serials
             if len(slots) != len(known) or any(
                 r is not None and r.serial not in known for r in slots
