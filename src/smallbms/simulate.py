@@ -18,13 +18,17 @@ from typing import IO, Protocol
 import numpy as np
 
 from smallbms import scenario as sc
+from smallbms.core import monitor as mon
 from smallbms.core import types as ct
 from smallbms.core.engine import Core, Persistent
 from smallbms.core.types import Decision, Reading
 from smallbms.events import EventWriter, history_summary, sample_fields
 from smallbms.sources.script import ScriptPoint, ScriptSource
+from smallbms.sources.twin import TwinSource
 
 DEFAULT_SAMPLE_INTERVAL_S = 60.0
+#: (P) the longest stretch skipped in one go, s.
+MAX_SKIP_S = 6 * 3600.0
 
 
 class Source(Protocol):
@@ -68,10 +72,17 @@ def initial_persistent(s: sc.Scenario) -> Persistent:
 class Runner:
     """Drives one scenario. ``source`` must also accept the scenario's fault events."""
 
-    def __init__(self, s: sc.Scenario, source: ScriptSource, out: IO[str],
-                 sample_interval_s: float, log: Callable[[str], None]) -> None:
+    def __init__(self, s: sc.Scenario, source: ScriptSource | TwinSource, out: IO[str],
+                 sample_interval_s: float, log: Callable[[str], None], skip: bool = True,
+                 progress: Callable[[float], None] | None = None) -> None:
         self.s = s
         self.source = source
+        self.twin = source if isinstance(source, TwinSource) else None
+        self.skip = skip and self.twin is not None
+        self.progress = progress
+        self.dense_until_s = -math.inf
+        self.core_steps = 0
+        self.observers: list[Callable[[float, Decision, Core], None]] = []
         self.core = Core(s.profile, initial_persistent(s))
         self.writer = EventWriter(out, s.profile)
         self.sample_interval_s = sample_interval_s
@@ -115,17 +126,11 @@ class Runner:
             case sc.ResetHistory():
                 cmd(ct.ResetHistory())
             case sc.ForceCell(battery=b, cell=c, volts=v):
-                bus.forced_cells[(b, c)] = v
+                self.source.force_cell(b, c, v)
             case sc.ForceTemperature(battery=b, celsius=c):
-                bus.forced_temps[b] = c
+                self.source.force_temperature(b, c)
             case sc.Release(battery=b):
-                if b is None:
-                    bus.forced_cells.clear()
-                    bus.forced_temps.clear()
-                else:
-                    for key in [k for k in bus.forced_cells if k[0] == b]:
-                        del bus.forced_cells[key]
-                    bus.forced_temps.pop(b, None)
+                self.source.release(b)
             case sc.FirmwareUpdate(result=result, duration_s=dur):
                 cmd(ct.FirmwareUpdateStarted())
                 ok = result == "success"
@@ -149,20 +154,54 @@ class Runner:
                 raise ValueError(f"unsupported event {ev!r}")
 
     def _tick(self, t_s: float) -> Decision:
+        unpowered = self.unpowered_until_s is not None and t_s <= self.unpowered_until_s
+        if self.unpowered_until_s is not None and not unpowered:
+            self.unpowered_until_s = None
+        if self.twin is not None:
+            self.twin.bms_powered = not unpowered
         reading = self.source.reading(t_s)
-        if self.unpowered_until_s is not None:
-            if t_s <= self.unpowered_until_s:
-                reading = Reading(bank_voltage_v=0.0, batteries=())
-            else:
-                self.unpowered_until_s = None
+        if unpowered:
+            reading = Reading(bank_voltage_v=0.0, batteries=())
         commands, self.pending = self.pending, []
         d = self.core.step(reading, t_s, commands)
+        self.core_steps += 1
+        if self.twin is not None:
+            low = "A-B01" in d.active_codes or "remote_off" in d.discharge_reasons
+            self.twin.obey(d, low)
         for r in d.command_results:
             if not r.accepted:
                 msg = f"t={t_s:g}s: {type(r.command).__name__} refused: {r.message}"
                 self.refused.append(msg)
                 self.log(msg)
         return d
+
+    def _skip_target(self, t: float, limit: float) -> float | None:
+        """Try to skip the quiet stretch (t, limit]; return the next tick time or None."""
+        twin = self.twin
+        assert twin is not None
+        step = self.s.step_s
+        core = self.core
+        region = core.quiet_region()
+        if region.deadline_s is not None:
+            limit = min(limit, region.deadline_s)
+        limit = min(limit, t + MAX_SKIP_S)
+        target = math.floor(limit / step + 1e-9) * step
+        if target - t <= step:
+            return None
+        bank = core.p.commissioned
+        soc = None
+        if bank is not None:
+            now = mon.soc_pct(core.p.monitor, bank.capacity_ah)
+            if now is not None:
+                soc = (now, bank.capacity_ah, region.soc_pct[0], region.soc_pct[1])
+        snap = twin.snapshot()
+        reached = twin.quiet_until(target, region, soc)
+        if reached >= target - 1e-9:
+            return target
+        twin.restore(snap)
+        back = math.floor(reached / step + 1e-9) * step
+        self.dense_until_s = reached + twin.resolve_s + step
+        return back if back - t > step else None
 
     def run(self) -> RunResult:
         s = self.s
@@ -181,20 +220,30 @@ class Runner:
                 heapq.heappop(self._timers)[2]()
             d = self._tick(t)
             self.writer.decision(t, d)
+            for obs in self.observers:
+                obs(t, d, self.core)
             last_d = d
             if t + 1e-9 >= next_sample:
                 self.writer.sample(t, sample_fields(self.core.status(), d))
                 while next_sample <= t + 1e-9:
                     next_sample += self.sample_interval_s
+                if self.progress is not None:
+                    self.progress(t)
             if t >= end - 1e-9:
                 break
             # the next tick: the next point of the step grid, or an event or timer before it
-            nxt = (math.floor(t / step + 1e-9) + 1) * step
+            limit = min(end, next_sample)
             if ei < len(events):
-                nxt = min(nxt, events[ei].at_s)
+                limit = min(limit, events[ei].at_s)
             if self._timers:
-                nxt = min(nxt, self._timers[0][0])
-            t = min(nxt, end)
+                limit = min(limit, self._timers[0][0])
+            nxt = min(limit, (math.floor(t / step + 1e-9) + 1) * step)
+            if (self.skip and t >= self.dense_until_s and self.unpowered_until_s is None
+                    and limit - t > 2 * step):
+                target = self._skip_target(t, limit)
+                if target is not None:
+                    nxt = target
+            t = nxt
         assert last_d is not None
         core = self.core
         hist = history_summary(core.p.history.as_dict()) if s.profile == "ng" else None
@@ -202,16 +251,22 @@ class Runner:
         return RunResult(core, end, self.writer.lines_written, self.refused)
 
 
+def make_runner(
+    s: sc.Scenario, out: IO[str], sample_interval_s: float | None = None,
+    log: Callable[[str], None] | None = None, skip: bool = True,
+    progress: Callable[[float], None] | None = None,
+) -> Runner:
+    """A runner for a parsed scenario (not started), writing events to ``out``."""
+    interval = sample_interval_s or s.sample_interval_s or DEFAULT_SAMPLE_INTERVAL_S
+    source: ScriptSource | TwinSource = (
+        TwinSource(s) if s.bank.source == "twin" else _script_source(s))
+    logger = log or (lambda msg: print(msg, file=sys.stderr))
+    return Runner(s, source, out, interval, logger, skip=skip, progress=progress)
+
+
 def run_scenario(
     s: sc.Scenario, out: IO[str], sample_interval_s: float | None = None,
-    log: Callable[[str], None] | None = None,
+    log: Callable[[str], None] | None = None, skip: bool = True,
 ) -> RunResult:
     """Run a parsed scenario, writing events to ``out``."""
-    if s.bank.source == "twin":
-        raise sc.ScenarioError(
-            s.source, "bank.source",
-            "the digital twin source is not available in this version; use source = \"script\"")
-    interval = sample_interval_s or s.sample_interval_s or DEFAULT_SAMPLE_INTERVAL_S
-    source = _script_source(s)
-    logger = log or (lambda msg: print(msg, file=sys.stderr))
-    return Runner(s, source, out, interval, logger).run()
+    return make_runner(s, out, sample_interval_s, log, skip).run()

@@ -60,13 +60,14 @@ def count_charge(
             discharged = max(0.0, discharged_total_ah - prev_d)
         state.last_charged_total_ah = charged_total_ah
         state.last_discharged_total_ah = discharged_total_ah
-    elif current_a is not None and dt_s > 0:
+    elif current_a is not None and dt_s > 0 and abs(current_a) >= CURRENT_THRESHOLD_A:
+        # without counters, currents below the threshold count as zero (measurement floor);
+        # a source with counters applies the same floor as it counts
         if current_a > 0:
             charged = current_a * dt_s / 3600.0
         else:
             discharged = -current_a * dt_s / 3600.0
-    if current_a is not None and abs(current_a) < CURRENT_THRESHOLD_A:
-        charged = discharged = 0.0
+
     if charged or discharged:
         c = state.consumed_ah + charged * CHARGE_EFFICIENCY - discharged
         state.consumed_ah = max(-capacity_ah, min(0.0, c))

@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from smallbms.catalog import get_model
+from smallbms.core.monitor import CURRENT_THRESHOLD_A
 from smallbms.core.types import BatteryReport, Reading, RemoteInput
 
 FIRMWARE_VERSION = "v1.08"
@@ -69,6 +70,22 @@ class ScriptSource:
         self._last_t: float | None = None
         self._last_i = 0.0
 
+    def force_cell(self, battery: int, cell: int, volts: float) -> None:
+        self.bus.forced_cells[(battery, cell)] = volts
+
+    def force_temperature(self, battery: int, celsius: float) -> None:
+        self.bus.forced_temps[battery] = celsius
+
+    def release(self, battery: int | None) -> None:
+        bus = self.bus
+        if battery is None:
+            bus.forced_cells.clear()
+            bus.forced_temps.clear()
+            return
+        for key in [k for k in bus.forced_cells if k[0] == battery]:
+            del bus.forced_cells[key]
+        bus.forced_temps.pop(battery, None)
+
     @property
     def batteries(self) -> int:
         return self.series * self.parallel
@@ -95,11 +112,13 @@ class ScriptSource:
     def reading(self, t_s: float) -> Reading:
         cells, temps, current, volt = self._at(t_s)
         # coulomb counters: trapezoid between readings (exact for linear segments)
+        # (with the monitor's measurement floor applied to the interval's mean current)
         if self._last_t is not None and t_s > self._last_t:
-            ah = (self._last_i + current) / 2.0 * (t_s - self._last_t) / 3600.0
-            if ah > 0:
+            mean_a = (self._last_i + current) / 2.0
+            ah = mean_a * (t_s - self._last_t) / 3600.0
+            if mean_a >= CURRENT_THRESHOLD_A:
                 self.charged_ah_total += ah
-            else:
+            elif mean_a <= -CURRENT_THRESHOLD_A:
                 self.discharged_ah_total -= ah
         self._last_t = t_s
         self._last_i = current

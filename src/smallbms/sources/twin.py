@@ -1,0 +1,267 @@
+"""The digital-twin source: a physical bank with chargers and loads wired to the BMS outputs.
+
+Physics runs in segments of piecewise-constant bank current. Component currents are solved
+again on a fixed grid (``resolve_s``), at every component's own change time, and whenever a
+BMS output changes, so the current profile the cells see does not depend on how often the BMS
+is asked: a run that skips BMS calls over quiet stretches and a run that calls it every second
+see the same physics (up to the cells' sub-step rounding).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+
+from smallbms import scenario as sc
+from smallbms.core.monitor import CHARGE_EFFICIENCY, CURRENT_THRESHOLD_A
+from smallbms.core.quiet import QuietRegion
+from smallbms.core.types import BatteryReport, Decision, IntervalExtremes, Reading, RemoteInput
+from smallbms.sources.script import BusState, battery_serial
+from smallbms.twin import components as comp
+from smallbms.twin.bank import BankModel
+
+#: (P) component currents are solved again at least this often, s.
+RESOLVE_S = 60.0
+#: (M) the BMS's own consumption from the bank, A (NG: on / low-cell-voltage or remote off).
+BMS_DRAW_ON_A = {"ng": 0.003, "classic": 0.0022}
+BMS_DRAW_LOW_A = {"ng": 0.0012, "classic": 0.0012}
+#: (P) true SoC of the twin's cells when the scenario gives none (the monitor starts unknown).
+DEFAULT_TWIN_SOC_PCT = 80.0
+
+
+@dataclass
+class _Span:
+    """Running extremes and current range over the physics since the last reading."""
+
+    min_cell_v: float = math.inf
+    max_cell_v: float = -math.inf
+    min_bank_v: float = math.inf
+    max_bank_v: float = -math.inf
+    min_t: float = math.inf
+    max_t: float = -math.inf
+    min_i: float = math.inf
+    max_i: float = -math.inf
+
+    def add(self, e: IntervalExtremes, current_a: float) -> None:
+        self.min_cell_v = min(self.min_cell_v, e.min_cell_v)
+        self.max_cell_v = max(self.max_cell_v, e.max_cell_v)
+        self.min_bank_v = min(self.min_bank_v, e.min_bank_v)
+        self.max_bank_v = max(self.max_bank_v, e.max_bank_v)
+        self.min_t = min(self.min_t, e.min_temperature_c)
+        self.max_t = max(self.max_t, e.max_temperature_c)
+        self.min_i = min(self.min_i, current_a)
+        self.max_i = max(self.max_i, current_a)
+
+    def extremes(self) -> IntervalExtremes | None:
+        if self.min_cell_v == math.inf:
+            return None
+        return IntervalExtremes(self.min_cell_v, self.max_cell_v, self.min_bank_v,
+                                self.max_bank_v, self.min_t, self.max_t)
+
+    def inside(self, r: QuietRegion) -> bool:
+        """True when every value seen lies strictly inside the quiet region."""
+        return (
+            r.min_cell_v[0] < self.min_cell_v < r.min_cell_v[1]
+            and r.max_cell_v[0] < self.max_cell_v < r.max_cell_v[1]
+            and r.min_temperature_c[0] < self.min_t < r.min_temperature_c[1]
+            and r.max_temperature_c[0] < self.max_t < r.max_temperature_c[1]
+            and r.bank_voltage_v[0] < self.min_bank_v and self.max_bank_v < r.bank_voltage_v[1]
+            and r.current_a[0] < self.min_i and self.max_i < r.current_a[1]
+        )
+
+
+@dataclass
+class _State:
+    """Everything that changes as the twin runs (copied whole for a trial skip)."""
+
+    bank: BankModel
+    components: list[comp.Component]
+    t_s: float = 0.0
+    net_current_a: float = 0.0
+    next_resolve_s: float = 0.0
+    load_disconnect: bool = False
+    charge_disconnect: bool = False
+    bms_draw_a: float = 0.0
+    span: _Span = field(default_factory=_Span)
+    component_currents_a: tuple[float, ...] = ()
+    counted_charge_ah: float = 0.0
+    counted_discharge_ah: float = 0.0
+
+    def count(self, dt_s: float, current_a: float) -> None:
+        """The batteries' coulomb counters, with the monitor's measurement floor applied."""
+        if current_a >= CURRENT_THRESHOLD_A:
+            self.counted_charge_ah += current_a * dt_s / 3600.0
+        elif current_a <= -CURRENT_THRESHOLD_A:
+            self.counted_discharge_ah -= current_a * dt_s / 3600.0
+
+
+class TwinSource:
+    """Readings from the physical model; obeys the BMS outputs through the wired components."""
+
+    def __init__(self, s: sc.Scenario, resolve_s: float = RESOLVE_S) -> None:
+        b = s.bank
+        soc = b.soc_pct if b.soc_pct is not None else DEFAULT_TWIN_SOC_PCT
+        bank = BankModel(b.battery, b.series, b.parallel, soc_pct=soc,
+                         temperature_c=b.temperature_c, seed=s.seed)
+        bank.set_ambient(b.ambient_c)
+        parts = [comp.from_scenario(c, index=i, seed=s.seed) for i, c in enumerate(s.components)]
+        self.st = _State(bank=bank, components=parts)
+        self.profile = s.profile
+        self.model = b.model
+        self.series = b.series
+        self.parallel = b.parallel
+        self.seed = s.seed
+        self.resolve_s = resolve_s
+        self.bus = BusState()
+        self.remote = RemoteInput()
+        self.output_fault = False
+        self.bms_powered = True
+        self._resolve()
+
+    # --- physics ------------------------------------------------------------------------------
+
+    @property
+    def bank(self) -> BankModel:
+        return self.st.bank
+
+    def _view(self, dt_s: float) -> comp.BankView:
+        v_oc, r = self.st.bank.thevenin(dt_s)
+        return comp.BankView.for_model(self.model, self.series, self.parallel, v_oc, max(r, 1e-6))
+
+    def _resolve(self) -> None:
+        st = self.st
+        t = st.t_s
+        grid = (math.floor(t / self.resolve_s + 1e-9) + 1) * self.resolve_s
+        change = comp.next_change_s(st.components, t)
+        nxt = grid if change is None else min(grid, max(change, t + 1e-3))
+        view = self._view(nxt - t)
+        sol = comp.solve_bus(st.components, t, view, st.load_disconnect, st.charge_disconnect,
+                             bank_v=st.bank.terminal_voltage_v)
+        st.component_currents_a = sol.currents_a
+        draw = st.bms_draw_a if self.bms_powered else 0.0
+        st.net_current_a = sol.net_current_a - draw
+        st.next_resolve_s = nxt
+
+    def advance_to(self, t_s: float) -> None:
+        """Run the physics up to ``t_s`` in segments of constant current."""
+        st = self.st
+        while st.t_s < t_s - 1e-9:
+            end = min(t_s, st.next_resolve_s)
+            dt = end - st.t_s
+            if dt > 0:
+                st.bank.step(dt, st.net_current_a)
+                st.count(dt, st.net_current_a)
+                st.span.add(st.bank.extremes(), st.net_current_a)
+            st.t_s = end
+            if st.t_s >= st.next_resolve_s - 1e-9:
+                self._resolve()
+
+    def obey(self, d: Decision, a_b01_or_remote_off: bool) -> None:
+        """Apply the BMS outputs to the wired components (re-solving the currents if changed)."""
+        st = self.st
+        ld = d.load_disconnect == "high"
+        cd = d.charge_disconnect == "high"
+        draw = (BMS_DRAW_LOW_A if a_b01_or_remote_off else BMS_DRAW_ON_A)[self.profile]
+        if (ld, cd, draw) != (st.load_disconnect, st.charge_disconnect, st.bms_draw_a):
+            st.load_disconnect, st.charge_disconnect, st.bms_draw_a = ld, cd, draw
+            self._resolve()
+
+    # --- trial skips --------------------------------------------------------------------------
+
+    def snapshot(self) -> _State:
+        return copy.deepcopy(self.st)
+
+    def restore(self, snap: _State) -> None:
+        self.st = snap
+
+    def quiet_until(self, t_end: float, region: QuietRegion,
+                    soc_inside: tuple[float, float, float, float] | None) -> float:
+        """Advance towards ``t_end`` while everything stays inside ``region``.
+
+        Returns the time reached (``t_end`` when all of the stretch was quiet). On leaving the
+        region the caller restores a snapshot and re-runs to the returned time, the start of
+        the first segment that left it. ``soc_inside`` = (soc_pct now, capacity_ah, lo, hi)
+        of the BMS's monitor, to predict its SoC from the coulomb counters.
+        """
+        st = self.st
+        c0, d0 = st.counted_charge_ah, st.counted_discharge_ah
+        while st.t_s < t_end - 1e-9:
+            start = st.t_s
+            end = min(t_end, st.next_resolve_s)
+            seg = _Span()
+            st.bank.step(end - start, st.net_current_a)
+            st.count(end - start, st.net_current_a)
+            seg.add(st.bank.extremes(), st.net_current_a)
+            if not seg.inside(region) or not _soc_ok(
+                    soc_inside, st.counted_charge_ah - c0, st.counted_discharge_ah - d0):
+                return start
+            st.span.add(st.bank.extremes(), st.net_current_a)
+            st.t_s = end
+            if st.t_s >= st.next_resolve_s - 1e-9:
+                self._resolve()
+        return t_end
+
+    # --- what the BMS reads -------------------------------------------------------------------
+
+    def reading(self, t_s: float) -> Reading:
+        self.advance_to(t_s)
+        st = self.st
+        bank = st.bank
+        bus = self.bus
+        reports = bank.reports()
+        slots: list[BatteryReport | None] = []
+        n = len(reports)
+        for i in range(n + bus.added):
+            if i in bus.removed:
+                continue
+            if i < n:
+                r = reports[i]
+            else:  # an added battery: reports like the last one, under its own serial
+                r = _renamed(reports[-1], battery_serial(self.seed + 1, i), i % self.series)
+            slots.append(None if (bus.cut_all or i in bus.cut) else r)
+        cut = bus.cut_all or bool(bus.cut)
+        ext = st.span.extremes()
+        st.span = _Span()
+        return Reading(
+            bank_voltage_v=bank.terminal_voltage_v,
+            batteries=() if bus.cut_all else tuple(slots),
+            current_a=None if cut else round(st.net_current_a, 3),
+            remote=self.remote,
+            charged_ah_total=None if cut else st.counted_charge_ah,
+            discharged_ah_total=None if cut else st.counted_discharge_ah,
+            output_fault=self.output_fault,
+            extremes=ext,
+        )
+
+    # --- fault injection ----------------------------------------------------------------------
+
+    def force_cell(self, battery: int, cell: int, volts: float) -> None:
+        self.st.bank.force_cell(battery, cell, volts)
+
+    def force_temperature(self, battery: int, celsius: float) -> None:
+        self.st.bank.force_temperature(battery, celsius)
+
+    def release(self, battery: int | None) -> None:
+        bank = self.st.bank
+        if battery is None:
+            bank.release_all()
+            return
+        for c in range(bank.model.cells_in_series):
+            bank.force_cell(battery, c, None)
+        bank.force_temperature(battery, None)
+
+
+def _soc_ok(soc: tuple[float, float, float, float] | None, charged: float,
+            discharged: float) -> bool:
+    if soc is None:
+        return True
+    now, cap, lo, hi = soc
+    after = now + (charged * CHARGE_EFFICIENCY - discharged) / cap * 100.0
+    after = min(100.0, max(0.0, after))
+    return lo < after < hi
+
+
+def _renamed(r: BatteryReport, serial: str, position: int) -> BatteryReport:
+    return BatteryReport(serial, r.model_id, r.firmware, position, r.cell_voltages_v,
+                         r.temperature_c, r.current_a)
