@@ -182,7 +182,8 @@ class Core:
         self.p.monitor.last_charged_total_ah = None
         self.p.monitor.last_discharged_total_ah = None
         self.p.monitor.sync_timer = None
-        self.latches.comms_warning.since_s = now_s  # no data yet: the comms timer runs
+        self.last_complete_s = now_s  # no data yet: the comms timer runs from power-up
+        self.latches.comms_warning.since_s = now_s
         self._decision: Decision | None = None
 
     def power_up(self, now_s: float) -> None:
@@ -314,8 +315,12 @@ class Core:
                 now_s)
             la.high_temp.update(
                 tmax > th.HIGH_TEMP_TRIP_C, complete and tmax <= th.HIGH_TEMP_CLEAR_C, now_s)
-        la.comms_warning.update(not complete, complete, now_s)
-        la.comms_alarm.update(la.comms_warning.active, not la.comms_warning.active, now_s)
+        # comms: 5 s after the last complete reading; A-B05 30 s after W-B05 was due
+        la.comms_warning.update(not complete, complete, now_s, self.last_complete_s)
+        la.comms_alarm.update(la.comms_warning.active, not la.comms_warning.active, now_s,
+                              la.comms_warning.active_since_s)
+        if complete:
+            self.last_complete_s = now_s
         bank = p.commissioned
         if bank is not None:
             n = bank.cells_in_series
@@ -339,6 +344,7 @@ class Core:
         )
         if pre_alarm_wanted:
             if self.pre_alarm_since_s is None:
+                # the lead counts from when the output really goes high: this tick
                 self.pre_alarm_since_s = now_s
             lead_done = now_s - self.pre_alarm_since_s >= th.PRE_ALARM_LEAD_S
         else:

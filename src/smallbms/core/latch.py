@@ -18,8 +18,16 @@ class Latch:
     since_s: float | None = None  # when the trip condition was first seen while inactive
     active_since_s: float | None = None
 
-    def update(self, tripping: bool, clearing: bool, now_s: float) -> bool:
-        """Advance with this reading; return True when the latch changed state."""
+    def update(
+        self, tripping: bool, clearing: bool, now_s: float, started_s: float | None = None
+    ) -> bool:
+        """Advance with this reading; return True when the latch changed state.
+
+        ``started_s`` is when the trip condition began if the caller knows better than "now"
+        (comms: the last valid reading). The latch records the moment it became due
+        (``since + delay``) as ``active_since_s``, so a reading that arrives late does not
+        delay a timer that depends on this one.
+        """
         if self.active:
             if clearing:
                 self.active = False
@@ -31,10 +39,11 @@ class Latch:
             self.since_s = None
             return False
         if self.since_s is None:
-            self.since_s = now_s
-        if now_s - self.since_s >= self.delay_s:
+            self.since_s = now_s if started_s is None else min(started_s, now_s)
+        due = self.since_s + self.delay_s
+        if now_s >= due:
             self.active = True
-            self.active_since_s = now_s
+            self.active_since_s = due
             return True
         return False
 

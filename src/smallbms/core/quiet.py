@@ -57,13 +57,13 @@ def quiet_region(core: Core) -> QuietRegion:
             lo = max(lo, trip)
     min_cell = (lo, hi)
     max_cell = (
-        (-inf, th.CELL_OVERVOLTAGE_CLEAR_V) if la.overvoltage.active
+        (th.CELL_OVERVOLTAGE_CLEAR_V, inf) if la.overvoltage.active
         else (-inf, th.CELL_OVERVOLTAGE_TRIP_V))
     min_t = (
         (-inf, th.LOW_CHARGE_TEMP_CLEAR_C) if la.low_temp.active
         else (th.LOW_CHARGE_TEMP_TRIP_C, inf))
     max_t = (
-        (-inf, th.HIGH_TEMP_CLEAR_C) if la.high_temp.active else (-inf, th.HIGH_TEMP_TRIP_C))
+        (th.HIGH_TEMP_CLEAR_C, inf) if la.high_temp.active else (-inf, th.HIGH_TEMP_TRIP_C))
     vlo, vhi = th.BANK_VOLTAGE_MIN_V, th.BANK_VOLTAGE_MAX_V
     if la.e_b09.active:  # stay on the side of the window we are on
         if core.m.bank_voltage_v < th.BANK_VOLTAGE_MIN_V + th.BANK_VOLTAGE_CLEAR_MARGIN_V:
@@ -77,6 +77,8 @@ def quiet_region(core: Core) -> QuietRegion:
         n = bank.cells_in_series
         if la.low_bank.active:
             vhi = min(vhi, th.LOW_BANK_CLEAR_V_PER_CELL * n)
+        elif la.low_bank.since_s is not None:  # timer running: stay below the trip level
+            vhi = min(vhi, th.LOW_BANK_TRIP_V_PER_CELL * n)
         else:
             vlo = max(vlo, th.LOW_BANK_TRIP_V_PER_CELL * n)
         if core.profile == "ng":
