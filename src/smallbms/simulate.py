@@ -247,7 +247,8 @@ class Runner:
         assert last_d is not None
         core = self.core
         hist = history_summary(core.p.history.as_dict()) if s.profile == "ng" else None
-        self.writer.summary(end, hist, last_d.active_codes)
+        extra = {"twin": self.twin.summary()} if self.twin is not None else None
+        self.writer.summary(end, hist, last_d.active_codes, extra)
         return RunResult(core, end, self.writer.lines_written, self.refused)
 
 

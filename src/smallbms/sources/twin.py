@@ -117,6 +117,8 @@ class TwinSource:
         self.remote = RemoteInput()
         self.output_fault = False
         self.bms_powered = True
+        #: when each battery was first seen damaged (a cell below 2.0 V), by reading time
+        self.damaged_at_s: dict[int, float] = {}
         self._resolve()
 
     # --- physics ------------------------------------------------------------------------------
@@ -209,6 +211,9 @@ class TwinSource:
         st = self.st
         bank = st.bank
         bus = self.bus
+        for i, hurt in enumerate(bank.damaged):
+            if hurt and i not in self.damaged_at_s:
+                self.damaged_at_s[i] = t_s
         reports = bank.reports()
         slots: list[BatteryReport | None] = []
         n = len(reports)
@@ -233,6 +238,17 @@ class TwinSource:
             output_fault=self.output_fault,
             extremes=ext,
         )
+
+    def summary(self) -> dict[str, object]:
+        """The twin's own view at the end: true SoC, temperatures, damage (for the summary line)."""
+        bank = self.st.bank
+        return {
+            "true_soc_pct": round(bank.soc_pct, 2),
+            "damaged_batteries": sorted(self.damaged_at_s),
+            "damaged_at_s": [round(self.damaged_at_s[i], 3) for i in sorted(self.damaged_at_s)],
+            "charged_ah": round(bank.charged_ah_total, 3),
+            "discharged_ah": round(bank.discharged_ah_total, 3),
+        }
 
     # --- fault injection ----------------------------------------------------------------------
 
