@@ -1,0 +1,1 @@
+"""The running device: real-time loop, storage, HTTP API and pages."""

@@ -1,0 +1,226 @@
+"""The running device: the core ticking in real time against a battery source.
+
+One tick thread owns the core and the source. Nothing else touches them: the web layer and
+other clients read immutable snapshots (plain dicts, replaced whole every tick) and send
+commands through a queue that the tick thread drains at the start of the next tick. Storage
+happens on a separate writer thread fed by a queue, so neither a slow disk nor a busy web
+server can delay a tick. The tick thread measures its own lateness (missed ticks, latency from
+reading to outputs) for the benchmarks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from smallbms.core.engine import Core
+from smallbms.core.settings import SettingError, change_setting
+from smallbms.core.types import Command, CommandResult, Decision, Reading
+from smallbms.service.snapshot import build_snapshot
+
+log = logging.getLogger(__name__)
+
+MIN_TICK_S = 0.1  # the fastest tick the loop accepts, s
+
+
+class Source(Protocol):
+    """What the device needs from a battery source (the twin, or hardware adapters)."""
+
+    def reading(self, t_s: float) -> Reading: ...
+
+
+class StateSink(Protocol):
+    """Where the device persists what it must not lose (see service/store.py)."""
+
+    def save_state(self, state: dict[str, Any]) -> None: ...
+
+    def append_sample(self, wall_s: float, sample: dict[str, Any]) -> None: ...
+
+    def append_codes(self, events: list[dict[str, Any]]) -> None: ...
+
+
+@dataclass
+class TickStats:
+    """How well the loop keeps time."""
+
+    ticks: int = 0
+    missed: int = 0
+    latencies_s: list[float] = field(default_factory=list)
+    max_latencies_kept: int = 100_000
+
+    def record(self, latency_s: float) -> None:
+        self.ticks += 1
+        if len(self.latencies_s) < self.max_latencies_kept:
+            self.latencies_s.append(latency_s)
+
+
+class Subscription:
+    """A live feed of snapshots for one client; the oldest are dropped when it lags."""
+
+    def __init__(self, maxsize: int = 16) -> None:
+        self.q: queue.Queue[dict[str, Any]] = queue.Queue(maxsize)
+
+    def put(self, snap: dict[str, Any]) -> None:
+        while True:
+            try:
+                self.q.put_nowait(snap)
+                return
+            except queue.Full:
+                with contextlib.suppress(queue.Empty):
+                    self.q.get_nowait()
+
+    def get(self, timeout_s: float) -> dict[str, Any] | None:
+        try:
+            return self.q.get(timeout=timeout_s)
+        except queue.Empty:
+            return None
+
+
+class Device:
+    """The BMS running in real time (or ``speed`` times faster) against a source."""
+
+    def __init__(
+        self, core: Core, source: Source, *, tick_s: float = 1.0, speed: float = 1.0,
+        sink: StateSink | None = None, sample_every_s: float = 10.0,
+        obey: Callable[[Decision, Core], None] | None = None,
+        clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
+    ) -> None:
+        if tick_s < MIN_TICK_S:
+            raise ValueError(f"tick must be at least {MIN_TICK_S} s, got {tick_s}")
+        if speed <= 0:
+            raise ValueError(f"speed must be > 0, got {speed}")
+        self.core = core
+        self.source = source
+        self.tick_s = tick_s
+        self.speed = speed
+        self.sink = sink
+        self.sample_every_s = sample_every_s
+        self.obey = obey
+        self.clock = clock
+        self.wall = wall
+        self.stats = TickStats()
+        self._commands: queue.Queue[tuple[Command, Future[CommandResult]]] = queue.Queue()
+        self._subs: list[Subscription] = []
+        self._subs_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._snapshot: dict[str, Any] = {}
+        self._sim_t = 0.0
+        self._wall_start = wall()
+        self._next_sample = 0.0
+        self._ready = threading.Event()
+
+    # --- what clients use (any thread) --------------------------------------------------------
+
+    @property
+    def snapshot(self) -> dict[str, Any]:
+        """The latest status, batteries, history and settings, as an immutable-by-convention dict."""
+        return self._snapshot
+
+    def wait_ready(self, timeout_s: float = 10.0) -> bool:
+        """True once the first tick has produced a snapshot."""
+        return self._ready.wait(timeout_s)
+
+    def command(self, cmd: Command, timeout_s: float = 10.0) -> CommandResult:
+        """Queue a command for the next tick and wait for its result.
+
+        Setting changes are checked here first, so a refused change answers at once and the
+        tick never sees it.
+        """
+        if hasattr(cmd, "name") and hasattr(cmd, "value") and type(cmd).__name__ == "ChangeSetting":
+            try:
+                change_setting(self.core.p.settings, cmd.name, cmd.value)
+            except SettingError as e:
+                return CommandResult(cmd, False, str(e))
+        fut: Future[CommandResult] = Future()
+        self._commands.put((cmd, fut))
+        return fut.result(timeout=timeout_s)
+
+    @contextlib.contextmanager
+    def subscribe(self) -> Iterator[Subscription]:
+        sub = Subscription()
+        with self._subs_lock:
+            self._subs.append(sub)
+        try:
+            yield sub
+        finally:
+            with self._subs_lock:
+                self._subs.remove(sub)
+
+    # --- the loop -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="bms-tick", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self.sink is not None:
+            self.sink.save_state(self._persistent())
+
+    def _persistent(self) -> dict[str, Any]:
+        from smallbms.core.persist import persistent_to_dict
+
+        return persistent_to_dict(self.core.p)
+
+    def _run(self) -> None:
+        start = self.clock()
+        n = 0
+        while not self._stop.is_set():
+            due = start + n * self.tick_s
+            now = self.clock()
+            if now < due:
+                self._stop.wait(due - now)
+                continue
+            late_ticks = int((now - due) / self.tick_s)
+            if late_ticks:
+                self.stats.missed += late_ticks
+                n += late_ticks
+            self._sim_t = n * self.tick_s * self.speed
+            self.tick(self._sim_t)
+            self.stats.record(self.clock() - now)
+            n += 1
+
+    def tick(self, sim_t: float) -> Decision:
+        """One tick: commands, reading, core step, outputs, snapshot, hand-off to storage."""
+        cmds: list[tuple[Command, Future[CommandResult]]] = []
+        while True:
+            try:
+                cmds.append(self._commands.get_nowait())
+            except queue.Empty:
+                break
+        reading = self.source.reading(sim_t)
+        d = self.core.step(reading, sim_t, [c for c, _ in cmds])
+        if self.obey is not None:
+            self.obey(d, self.core)
+        for (_, fut), res in zip(cmds, d.command_results, strict=True):
+            fut.set_result(res)
+        wall_now = self._wall_start + sim_t / self.speed
+        snap = build_snapshot(self.core, d, sim_t, wall_now)
+        self._snapshot = snap
+        self._ready.set()
+        with self._subs_lock:
+            subs = list(self._subs)
+        for sub in subs:
+            sub.put(snap)
+        if self.sink is not None:
+            if d.events:
+                self.sink.append_codes([
+                    {"t_s": e.t_s, "wall_s": self._wall_start + e.t_s / self.speed,
+                     "code": e.code, "state": e.state} for e in d.events])
+            if d.events or d.command_results or sim_t >= self._next_sample:
+                self.sink.save_state(self._persistent())
+            if sim_t >= self._next_sample:
+                self.sink.append_sample(wall_now, snap["status"])
+                self._next_sample = sim_t + self.sample_every_s
+        return d
