@@ -446,11 +446,24 @@ def test_a_b07_clears_at_a_sync_even_when_floor_plus_5_is_above_100():
     assert all(r.accepted for r in d.command_results)
     d = drv.tick(reading(), [SetSoc(99.0)])
     assert "A-B07" in d.active_codes
-    d = drv.tick(reading(), [SetSoc(100.0)])  # 100 < 99 + 5: the SoC rule cannot clear it
+    d = drv.tick(reading(), [SetSoc(99.9)])  # below min(99 + 5, 100): still active
     assert "A-B07" in d.active_codes
     d = drv.tick(reading(), [SyncSoc()])
     assert "A-B07" not in d.active_codes
     assert d.load_disconnect == "high"
+
+
+def test_soc_codes_with_a_99_percent_level_clear_at_100_percent():
+    """The clear level is capped at 100 %, so a 99 % level can clear (docs/choices.md)."""
+    drv = Driver()
+    drv.commission()
+    drv.tick(reading(), [ChangeSetting("low_soc_warning_pct", 99.0),
+                         ChangeSetting("discharge_floor_pct", 99.0)])
+    d = drv.tick(reading(), [SetSoc(99.0)])
+    assert {"W-B07", "A-B07"} <= set(d.active_codes)
+    d = drv.tick(reading(), [SetSoc(100.0)])
+    assert "A-B07" not in d.active_codes
+    assert "W-B07" not in d.active_codes
 
 
 def test_a_b07_clears_at_an_automatic_sync_even_when_floor_plus_5_is_above_100():

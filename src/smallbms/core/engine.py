@@ -464,13 +464,14 @@ class Core:
         else:
             hist.record_soc(h, soc)
             lvl = s.low_soc_warning_pct
-            la.low_soc.update(soc <= lvl, soc >= lvl + th.LOW_SOC_CLEAR_MARGIN_PCT, now_s)
+            la.low_soc.update(soc <= lvl, soc >= th.soc_clear_level(lvl, th.LOW_SOC_CLEAR_MARGIN_PCT), now_s)
             floor = s.discharge_floor_pct
             if floor <= 0:
                 la.floor.reset()
             else:
                 la.floor.update(
-                    soc <= floor, soc >= floor + th.DISCHARGE_FLOOR_CLEAR_MARGIN_PCT, now_s)
+                    soc <= floor, soc >= th.soc_clear_level(floor, th.DISCHARGE_FLOOR_CLEAR_MARGIN_PCT),
+                    now_s)
         if fresh:
             ex = reading.extremes
             m = self.m

@@ -111,12 +111,13 @@ def _soc_bounds(
     lo, hi = -math.inf, math.inf
     lvl = s.low_soc_warning_pct
     if low_soc_active:
-        hi = min(hi, lvl + th.LOW_SOC_CLEAR_MARGIN_PCT)
+        hi = min(hi, th.soc_clear_level(lvl, th.LOW_SOC_CLEAR_MARGIN_PCT))
     else:
         lo = max(lo, lvl)
     if s.discharge_floor_pct > 0:
         if floor_active:
-            hi = min(hi, s.discharge_floor_pct + th.DISCHARGE_FLOOR_CLEAR_MARGIN_PCT)
+            hi = min(hi, th.soc_clear_level(s.discharge_floor_pct,
+                                             th.DISCHARGE_FLOOR_CLEAR_MARGIN_PCT))
         else:
             lo = max(lo, s.discharge_floor_pct)
     for edge in (hist.CYCLE_LOW_PCT, hist.CYCLE_HIGH_PCT, hist.SYNC_COUNT_BELOW_PCT):

@@ -34,6 +34,12 @@ COMMS_ALARM_DELAY_S = 30.0  # (P) A-B05 after W-B05 has been active this long
 LOW_SOC_CLEAR_MARGIN_PCT = 5.0  # (P)
 DISCHARGE_FLOOR_CLEAR_MARGIN_PCT = 5.0  # (P)
 
+
+def soc_clear_level(level_pct: float, margin_pct: float) -> float:
+    """Where a SoC warning/alarm clears: level + margin, but never above 100 % (so a level of
+    99 % can still clear at a full charge)."""
+    return min(level_pct + margin_pct, 100.0)
+
 # Bank voltage allowed (E-B09) and BMS supply.
 BANK_VOLTAGE_MIN_V = 9.0  # (M)
 BANK_VOLTAGE_MAX_V = 60.0  # (M)
