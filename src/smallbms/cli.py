@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import json
 import sys
+import textwrap
+import tomllib
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING, NoReturn
 
 import click
 
 from smallbms import __version__
-from smallbms.scenario import ScenarioError, load_scenario
+from smallbms.scenario import Scenario, ScenarioError, load_scenario
+
+if TYPE_CHECKING:
+    from smallbms.design_check import Finding, SystemDesign
+
+#: Runs longer than this (simulated seconds) show a progress bar on a terminal.
+PROGRESS_MIN_DURATION_S = 86400.0
+#: Width of plain-text ``check`` output.
+PLAIN_WIDTH = 100
+
+ProgressFn = Callable[[float], None]
+LogFn = Callable[[str], None]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -18,16 +34,24 @@ def main() -> None:
     """smallbms: an open software smallBMS NG battery management system with a digital twin."""
 
 
+# --- simulate -------------------------------------------------------------------------------------
+
+
 @main.command()
 @click.argument("scenario_file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--events", "events_file", type=click.Path(path_type=Path, dir_okay=False),
               help="Write the JSON Lines events to this file instead of standard output.")
 @click.option("--sample-interval", type=float, default=None, metavar="SECONDS",
               help="Seconds between sample lines (default: the scenario's, else 60).")
-def simulate(scenario_file: Path, events_file: Path | None, sample_interval: float | None) -> None:
+@click.option("--report", "report_dir", type=click.Path(path_type=Path, file_okay=False),
+              default=None, metavar="DIR",
+              help="Also write plots and an index.html summary of the run into DIR.")
+@click.option("--progress/--no-progress", "progress", default=None,
+              help="Force or suppress the progress bar on standard error (default: shown on a "
+                   "terminal for runs longer than a simulated day).")
+def simulate(scenario_file: Path, events_file: Path | None, sample_interval: float | None,
+             report_dir: Path | None, progress: bool | None) -> None:
     """Run SCENARIO_FILE headless, faster than real time, and write JSON Lines events."""
-    from smallbms.simulate import run_scenario
-
     if sample_interval is not None and not sample_interval > 0:
         raise click.BadParameter("must be a positive number of seconds",
                                  param_hint="--sample-interval")
@@ -36,11 +60,12 @@ def simulate(scenario_file: Path, events_file: Path | None, sample_interval: flo
     except ScenarioError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
-    out: IO[str]
+    if report_dir is not None:
+        _make_report_dir(report_dir)
+    show = _want_progress(scenario, progress)
     if events_file is None:
-        out = sys.stdout
         try:
-            run_scenario(scenario, out, sample_interval)
+            _run(scenario, sys.stdout, sample_interval, report_dir, show)
         except ScenarioError as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(2)
@@ -48,12 +73,204 @@ def simulate(scenario_file: Path, events_file: Path | None, sample_interval: flo
     tmp = events_file.with_name(events_file.name + ".partial")
     try:
         with tmp.open("w", encoding="utf-8") as out:
-            run_scenario(scenario, out, sample_interval)
+            _run(scenario, out, sample_interval, report_dir, show)
     except ScenarioError as e:
         tmp.unlink(missing_ok=True)
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
     tmp.replace(events_file)
+
+
+def _make_report_dir(report_dir: Path) -> None:
+    """Create the report directory before the run, so a bad path fails at once."""
+    try:
+        report_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise click.BadParameter(f"cannot create directory {str(report_dir)!r}: "
+                                 f"{e.strerror or e}", param_hint="--report") from None
+
+
+def _want_progress(scenario: Scenario, forced: bool | None) -> bool:
+    """The progress bar: as forced, else on a terminal for runs longer than a simulated day."""
+    if forced is not None:
+        return forced
+    return sys.stderr.isatty() and scenario.duration_s > PROGRESS_MIN_DURATION_S
+
+
+def _run(scenario: Scenario, out: IO[str], sample_interval: float | None,
+         report_dir: Path | None, show_progress: bool) -> None:
+    """Run the scenario (with a progress bar and a recorder when asked), then write the report."""
+    from smallbms.simulate import make_runner
+
+    with _progress_bar(scenario, show_progress) as (on_progress, log):
+        runner = make_runner(scenario, out, sample_interval, log=log, progress=on_progress)
+        recorder = None
+        if report_dir is not None:
+            from smallbms.report import recorder_for
+
+            recorder = recorder_for(scenario, runner.twin)
+            runner.observers.append(recorder)
+        runner.run()
+    if recorder is not None and report_dir is not None:
+        from smallbms.report import write_report
+
+        last = recorder.last_decision
+        page = write_report(report_dir, scenario, recorder,
+                            last.active_codes if last is not None else ())
+        click.echo(f"report written to {page}", err=True)
+
+
+@contextmanager
+def _progress_bar(scenario: Scenario, show: bool
+                  ) -> Iterator[tuple[ProgressFn | None, LogFn | None]]:
+    """A rich progress bar on standard error, driven by simulated time; yields (callback, log).
+
+    Yields ``(None, None)`` when not shown. While shown, messages go through the bar's console
+    so they print above it instead of tearing it.
+    """
+    if not show:
+        yield None, None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from smallbms.durations import format_duration
+    from smallbms.report import clock
+
+    total = scenario.duration_s
+    console = Console(file=sys.stderr, force_terminal=True if not sys.stderr.isatty() else None)
+    columns = (TextColumn("[bold]simulating"), BarColumn(), TaskProgressColumn(),
+               TextColumn("{task.fields[sim]}"), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("simulate", total=total, sim="")
+        span = format_duration(total)
+
+        def on_progress(t_s: float) -> None:
+            bar.update(task, completed=min(t_s, total), sim=f"{clock(t_s)} of {span}")
+
+        def log(msg: str) -> None:
+            bar.console.print(msg, markup=False, highlight=False)
+
+        yield on_progress, log
+
+
+# --- check ----------------------------------------------------------------------------------------
+
+_GROUPS: tuple[tuple[str, str, str], ...] = (
+    ("error", "Errors", "red"), ("warning", "Warnings", "yellow"), ("info", "Notes", "cyan"),
+)
+
+
+@main.command()
+@click.argument("design_file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the findings as a JSON list instead of text.")
+def check(design_file: Path, as_json: bool) -> None:
+    """Review the system design in DESIGN_FILE (a design or scenario TOML) before building it.
+
+    Exit status: 0 no errors, 1 the design has errors, 2 the file cannot be read.
+    """
+    design, findings = _load_and_check(design_file)
+    if as_json:
+        click.echo(json.dumps([_finding_dict(f) for f in findings], indent=2))
+    elif sys.stdout.isatty():
+        _print_rich(design_file, design, findings)
+    else:
+        click.echo(_plain_text(design_file, design, findings), nl=False)
+    sys.exit(1 if any(f.severity == "error" for f in findings) else 0)
+
+
+def _load_and_check(path: Path) -> tuple[SystemDesign, list[Finding]]:
+    """Read, parse and check a design file; exit 2 with a message naming it when it is unusable."""
+    from smallbms.design_check import DesignError, SystemDesign, check_design
+
+    def fail(message: str) -> NoReturn:
+        click.echo(f"error: {path}: {message}", err=True)
+        sys.exit(2)
+
+    try:
+        data = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except OSError as e:
+        fail(f"cannot read the file: {e.strerror or e}")
+    except UnicodeDecodeError as e:
+        fail(f"not UTF-8 text: {e}")
+    except (tomllib.TOMLDecodeError, ValueError, RecursionError) as e:
+        fail(f"not valid TOML: {e}")
+    try:
+        design = SystemDesign.from_mapping(data)
+        return design, check_design(design)
+    except DesignError as e:
+        fail(str(e))
+
+
+def _finding_dict(f: Finding) -> dict[str, str | None]:
+    return {"severity": f.severity, "code": f.code, "component": f.component,
+            "message": f.message}
+
+
+def _verdict(findings: Sequence[Finding]) -> str:
+    """One sentence on the whole design."""
+    n = {sev: sum(f.severity == sev for f in findings) for sev, _, _ in _GROUPS}
+    counts = (f"{n['error']} error{'s' * (n['error'] != 1)}, "
+              f"{n['warning']} warning{'s' * (n['warning'] != 1)}, "
+              f"{n['info']} note{'s' * (n['info'] != 1)}")
+    if n["error"]:
+        return f"{counts}. Fix the errors before building this system."
+    if n["warning"]:
+        return f"{counts}. The design works; read the warnings."
+    return f"{counts}. The design looks right."
+
+
+def _heading(path: Path, design: SystemDesign) -> list[str]:
+    name = design.name or path.stem
+    return [f"Design: {name} ({path})",
+            f"Bank: {design.battery}, {design.series} in series x {design.parallel} in parallel, "
+            f"profile {design.profile}, {len(design.components)} component"
+            f"{'s' * (len(design.components) != 1)}"]
+
+
+def _plain_text(path: Path, design: SystemDesign, findings: Sequence[Finding]) -> str:
+    """The findings grouped by severity, wrapped for a plain terminal or a file."""
+    lines = _heading(path, design)
+    for sev, title, _ in _GROUPS:
+        group = [f for f in findings if f.severity == sev]
+        if not group:
+            continue
+        lines += ["", f"{title} ({len(group)}):"]
+        for f in group:
+            lines += textwrap.wrap(f"[{f.code}] {f.message}", PLAIN_WIDTH,
+                                   initial_indent="  - ", subsequent_indent="    ")
+    lines += ["", _verdict(findings)]
+    return "\n".join(lines) + "\n"
+
+
+def _print_rich(path: Path, design: SystemDesign, findings: Sequence[Finding]) -> None:
+    """The findings with colour and wrapping for a terminal."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.padding import Padding
+    from rich.text import Text
+
+    console = Console(highlight=False)
+    head = _heading(path, design)
+    console.print(f"[bold]{escape(head[0])}[/bold]")
+    console.print(escape(head[1]))
+    for sev, title, color in _GROUPS:
+        group = [f for f in findings if f.severity == sev]
+        if not group:
+            continue
+        console.print(f"\n[bold {color}]{title} ({len(group)})[/bold {color}]")
+        for f in group:
+            line = Text.assemble(("• ", color), (f.code, f"bold {color}"), " ", f.message)
+            console.print(Padding(line, (0, 0, 0, 2)))
+    console.print(f"\n[bold]{escape(_verdict(findings))}[/bold]")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -567,6 +567,8 @@ class Scenario:
     ``settings_values`` only the values the file gives, validated. ``readings`` is empty for a
     twin scenario; ``components`` is empty for a script scenario. ``events`` are sorted by time.
     ``source`` is the name used in messages; ``source_path`` the file, when read from one.
+    ``supply_fuse_a`` is the BMS supply fuse of the optional ``[bms]`` table (``None``: not
+    given); the run ignores it, ``smallbms check`` reviews it.
     """
 
     name: str
@@ -584,6 +586,7 @@ class Scenario:
     events: tuple[Event, ...]
     source: str = "<string>"
     source_path: Path | None = None
+    supply_fuse_a: float | None = None
 
 
 # --- reading values -----------------------------------------------------------------------------
@@ -851,12 +854,13 @@ def _array_of_tables(top: _Table, name: str) -> list[tuple[str, dict[str, Any]]]
 
 _TOP_KEYS: Final = (
     "name", "profile", "duration", "step", "seed", "sample_interval",
-    "bank", "settings", "remote", "component", "reading", "event",
+    "bank", "settings", "remote", "component", "reading", "event", "bms",
 )
 _BANK_KEYS: Final = (
     "battery", "series", "parallel", "soc_pct", "temperature_c", "ambient_c", "source",
 )
 _REMOTE_KEYS: Final = ("bridged", "l_volts", "h_volts")
+_BMS_KEYS: Final = ("supply_fuse_a",)
 _COMMON_COMPONENT_KEYS: Final = ("kind", "name", "controlled_by")
 _COMPONENT_KEYS: Final[dict[str, tuple[str, ...]]] = {
     "dc_load": ("current_a", "power_w", "profile", "repeat"),
@@ -950,6 +954,13 @@ def _parse_remote(data: dict[str, Any] | None) -> RemoteInput:
         return RemoteInput(bridged=True)
     bridged, l_volts, h_volts = _parse_remote_fields(_Table(data, "remote", _REMOTE_KEYS))
     return RemoteInput(bridged=bridged, l_volts=l_volts, h_volts=h_volts)
+
+
+def _parse_bms(data: dict[str, Any] | None) -> float | None:
+    """The optional ``[bms]`` table: the BMS supply fuse in A (read by ``smallbms check``)."""
+    if data is None:
+        return None
+    return _Table(data, "bms", _BMS_KEYS).opt_num("supply_fuse_a", lo=0.0, lo_open=True, unit="A")
 
 
 def _parse_profile(t: _Table) -> LoadProfile:
@@ -1373,6 +1384,7 @@ def _build(data: dict[str, Any], source: str, source_path: Path | None) -> Scena
     bank = _parse_bank(_subtable(top, "bank"), profile)
     settings, values = _parse_settings(_subtable(top, "settings"), profile)
     remote = _parse_remote(_subtable(top, "remote"))
+    supply_fuse_a = _parse_bms(_subtable(top, "bms"))
     components = _parse_components(_array_of_tables(top, "component"), bank)
     readings = _parse_readings(_array_of_tables(top, "reading"), bank)
     events = [
@@ -1385,6 +1397,7 @@ def _build(data: dict[str, Any], source: str, source_path: Path | None) -> Scena
         sample_interval_s=sample_interval_s, bank=bank, settings=settings,
         settings_values=MappingProxyType(values), remote=remote, components=components,
         readings=readings, events=tuple(events), source=source, source_path=source_path,
+        supply_fuse_a=supply_fuse_a,
     )
 
 
