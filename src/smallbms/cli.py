@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import textwrap
 import tomllib
@@ -271,6 +272,136 @@ def _print_rich(path: Path, design: SystemDesign, findings: Sequence[Finding]) -
             line = Text.assemble(("• ", color), (f.code, f"bold {color}"), " ", f.message)
             console.print(Padding(line, (0, 0, 0, 2)))
     console.print(f"\n[bold]{escape(_verdict(findings))}[/bold]")
+
+
+
+
+# --- the running device --------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="A TOML file with a [run] table (see docs/running.md).")
+@click.option("--scenario", type=click.Path(path_type=Path, dir_okay=False),
+              help="Twin scenario for the bank (default: the manual's first system example).")
+@click.option("--port", type=int, default=None, help="HTTP port (default 8080).")
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Where state is kept (default: the user's data directory).")
+@click.option("--tick", "tick_s", type=float, default=None, help="Control period, s (0.1-10).")
+@click.option("--speed", type=float, default=None,
+              help="Simulated seconds per real second for the twin (default 1).")
+def run(config_file: Path | None, scenario: Path | None, port: int | None, host: str | None,
+        data_dir: Path | None, tick_s: float | None, speed: float | None) -> None:
+    """Run the BMS: the twin bank in real time, the web pages and API, SQLite state."""
+    from smallbms.service.config import ConfigError, load_config
+    from smallbms.service.main import serve
+
+    try:
+        cfg = load_config(config_file, {
+            "scenario": scenario, "port": port, "host": host, "data_dir": data_dir,
+            "tick_s": tick_s, "speed": speed,
+        })
+    except ConfigError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    try:
+        serve(cfg, click.echo)
+    except (ScenarioError, ValueError) as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        pass
+
+
+def _client_login(url: str, pin: str | None) -> str:
+    from smallbms.service import client
+
+    pin = pin or os.environ.get("SMALLBMS_PIN") or click.prompt("PIN", hide_input=True)
+    return client.login(url, pin)
+
+
+_URL = click.option("--url", default="http://127.0.0.1:8080", show_default=True,
+                    help="Address of the running smallbms.")
+_PIN = click.option("--pin", default=None,
+                    help="Device PIN (default: $SMALLBMS_PIN, else asked for).")
+
+
+@main.command()
+@_URL
+@_PIN
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON status.")
+def status(url: str, pin: str | None, as_json: bool) -> None:
+    """Show the status of a running smallbms."""
+    from smallbms.service import client
+
+    try:
+        token = _client_login(url, pin)
+        st = client.get_status(url, token)
+    except client.ApiError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps(st, indent=2))
+        return
+    s = st["status"]
+    soc = "unknown" if s["soc_pct"] is None else f"{s['soc_pct']:.1f} %"
+    lines = [
+        f"state of charge   {soc}",
+        f"voltage           {s['voltage_v']} V   current {s['current_a']} A   "
+        f"power {s['power_w']} W",
+        f"consumed          {s['consumed_ah']} Ah   time remaining "
+        f"{_fmt_remaining(s['time_remaining_s'])}",
+        f"mode              {s['mode']}",
+        f"allowed to charge     {'yes' if s['allowed_to_charge'] else 'no'} "
+        f"{', '.join(s['charge_reasons'])}".rstrip(),
+        f"allowed to discharge  {s['allowed_to_discharge']} "
+        f"{', '.join(s['discharge_reasons'])}".rstrip(),
+        "outputs           " + ", ".join(f"{k} {v}" for k, v in s["outputs"].items()),
+    ]
+    codes = st.get("active_codes") or []
+    lines.append("active codes      " + (", ".join(
+        f"{c['code']} {c['name']}" for c in codes) or "none"))
+    click.echo("\n".join(lines))
+
+
+def _fmt_remaining(seconds: int | None) -> str:
+    if seconds is None:
+        return "-"
+    d, rest = divmod(int(seconds), 86400)
+    h, rest = divmod(rest, 3600)
+    return f"{d}d {h}h {rest // 60}m" if d else f"{h}h {rest // 60}m"
+
+
+@main.command()
+@_URL
+@_PIN
+@click.argument("changes", nargs=-1, metavar="[NAME=VALUE]...")
+def settings(url: str, pin: str | None, changes: tuple[str, ...]) -> None:
+    """Show the settings of a running smallbms, or change them (all or nothing)."""
+    from smallbms.service import client
+
+    values: dict[str, float] = {}
+    for item in changes:
+        name, sep, value = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            values[name.strip()] = float(value)
+        except ValueError:
+            click.echo(f"error: {item!r}: expected NAME=NUMBER", err=True)
+            sys.exit(2)
+    try:
+        token = _client_login(url, pin)
+        st = client.change_settings(url, token, values) if values else client.get_settings(
+            url, token)
+    except client.ApiError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(1)
+    for spec in st["specs"]:
+        v = st["values"][spec["name"]]
+        click.echo(f"{spec['name']:<28} {v:>8g} {spec['unit']:<14} "
+                   f"({spec['minimum']:g}-{spec['maximum']:g}; default {spec['default']:g})")
 
 
 if __name__ == "__main__":  # pragma: no cover

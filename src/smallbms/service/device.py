@@ -11,6 +11,7 @@ reading to outputs) for the benchmarks.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import queue
 import threading
@@ -22,7 +23,7 @@ from typing import Any, Protocol
 
 from smallbms.core.engine import Core
 from smallbms.core.settings import SettingError, change_setting
-from smallbms.core.types import Command, CommandResult, Decision, Reading
+from smallbms.core.types import ChangeSetting, Command, CommandResult, Decision, Reading
 from smallbms.service.snapshot import build_snapshot
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,9 @@ class Device:
         self.clock = clock
         self.wall = wall
         self.stats = TickStats()
-        self._commands: queue.Queue[tuple[Command, Future[CommandResult]]] = queue.Queue()
+        self._commands: queue.Queue[tuple[list[Command], Future[list[CommandResult]]]] = (
+            queue.Queue())
+        self._clients = 0
         self._subs: list[Subscription] = []
         self._subs_lock = threading.Lock()
         self._stop = threading.Event()
@@ -134,14 +137,26 @@ class Device:
         Setting changes are checked here first, so a refused change answers at once and the
         tick never sees it.
         """
-        if hasattr(cmd, "name") and hasattr(cmd, "value") and type(cmd).__name__ == "ChangeSetting":
-            try:
-                change_setting(self.core.p.settings, cmd.name, cmd.value)
-            except SettingError as e:
-                return CommandResult(cmd, False, str(e))
-        fut: Future[CommandResult] = Future()
-        self._commands.put((cmd, fut))
+        return self.commands([cmd], timeout_s)[0]
+
+    def commands(self, cmds: list[Command], timeout_s: float = 10.0) -> list[CommandResult]:
+        """Queue several commands for the same tick (in order) and wait for their results."""
+        settings = self.core.p.settings
+        for cmd in cmds:
+            if isinstance(cmd, ChangeSetting):
+                try:
+                    settings = change_setting(settings, cmd.name, cmd.value)
+                except SettingError as e:
+                    return [CommandResult(c, False, str(e) if c is cmd else "not applied")
+                            for c in cmds]
+        fut: Future[list[CommandResult]] = Future()
+        self._commands.put((list(cmds), fut))
         return fut.result(timeout=timeout_s)
+
+    def client_connected(self, delta: int) -> None:
+        """Count live app sessions (the Bluetooth LED is on while there is one)."""
+        with self._subs_lock:
+            self._clients = max(0, self._clients + delta)
 
     @contextlib.contextmanager
     def subscribe(self) -> Iterator[Subscription]:
@@ -193,18 +208,21 @@ class Device:
 
     def tick(self, sim_t: float) -> Decision:
         """One tick: commands, reading, core step, outputs, snapshot, hand-off to storage."""
-        cmds: list[tuple[Command, Future[CommandResult]]] = []
+        batches: list[tuple[list[Command], Future[list[CommandResult]]]] = []
         while True:
             try:
-                cmds.append(self._commands.get_nowait())
+                batches.append(self._commands.get_nowait())
             except queue.Empty:
                 break
         reading = self.source.reading(sim_t)
-        d = self.core.step(reading, sim_t, [c for c, _ in cmds])
+        if self._clients and not reading.app_connected:
+            reading = dataclasses.replace(reading, app_connected=True)
+        d = self.core.step(reading, sim_t, [c for cmds, _ in batches for c in cmds])
         if self.obey is not None:
             self.obey(d, self.core)
-        for (_, fut), res in zip(cmds, d.command_results, strict=True):
-            fut.set_result(res)
+        results = iter(d.command_results)
+        for cmds, fut in batches:
+            fut.set_result([next(results) for _ in cmds])
         wall_now = self._wall_start + sim_t / self.speed
         snap = build_snapshot(self.core, d, sim_t, wall_now)
         self._snapshot = snap

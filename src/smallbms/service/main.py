@@ -1,0 +1,102 @@
+"""`smallbms run`: the device with its store, PIN, HTTP API and pages.
+
+Start-up order is fail-safe: the store is opened and the saved state validated before the core
+exists; a damaged store refuses to start (the message names the file) rather than guess. The
+core starts as after a power-up, so both disconnect outputs stay floating until the first
+complete, valid reading.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.resources
+import logging
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from smallbms.core.engine import CODE_LOG_KEPT, Core
+from smallbms.core.persist import PersistError, persistent_from_dict
+from smallbms.core.types import CodeEvent, Decision
+from smallbms.scenario import Scenario, load_scenario
+from smallbms.service.config import RunConfig
+from smallbms.service.device import Device, StateSink
+from smallbms.simulate import initial_persistent
+from smallbms.sources.twin import TwinSource
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def default_scenario_path() -> Iterator[Path]:
+    """The built-in twin of the manual's first system example."""
+    ref = importlib.resources.files("smallbms") / "examples" / "default_system.toml"
+    with importlib.resources.as_file(ref) as p:
+        yield p
+
+
+def load_run_scenario(cfg: RunConfig) -> Scenario:
+    if cfg.scenario is not None:
+        return load_scenario(cfg.scenario)
+    with default_scenario_path() as p:
+        return load_scenario(p)
+
+
+def build_device(cfg: RunConfig, scenario: Scenario, saved: dict[str, Any] | None,
+                 sink: StateSink | None = None,
+                 code_log: list[CodeEvent] | None = None) -> Device:
+    """The core (from saved state if any), the twin source and the device loop."""
+    if scenario.bank.source != "twin":
+        raise ValueError(f"{scenario.source}: bank.source: `smallbms run` needs a twin scenario")
+    if saved is not None:
+        try:
+            persistent = persistent_from_dict(saved, code_log)
+        except PersistError as e:
+            raise ValueError(f"{cfg.data_path}: saved state is damaged: {e}") from None
+    else:
+        persistent = initial_persistent(scenario)
+    core = Core(scenario.profile, persistent)
+    source = TwinSource(scenario)
+    source.remote = scenario.remote
+
+    def obey(d: Decision, c: Core) -> None:
+        source.obey(d, "A-B01" in d.active_codes or "remote_off" in d.discharge_reasons)
+
+    return Device(core, source, tick_s=cfg.tick_s, speed=cfg.speed, sink=sink,
+                  sample_every_s=cfg.sample_every_s, obey=obey)
+
+
+def serve(cfg: RunConfig, echo: Callable[[str], None]) -> None:
+    """Run until interrupted: device loop, store writer and the HTTP server."""
+    import uvicorn
+
+    from smallbms.service.api import create_app
+    from smallbms.service.auth import Auth, ensure_pin
+    from smallbms.service.store import Store
+
+    data = cfg.data_path
+    store = Store(data / "smallbms.sqlite3")
+    try:
+        scenario = load_run_scenario(cfg)
+        log_rows = reversed(store.code_log(limit=CODE_LOG_KEPT))
+        code_log = [CodeEvent(r["t_s"], r["code"], r["state"]) for r in log_rows]
+        device = build_device(cfg, scenario, store.load_state(), store, code_log)
+        pin = ensure_pin(store)
+        auth = Auth(store)
+        app = create_app(device, store, auth)
+        device.start()
+        device.wait_ready()
+        url = f"http://{cfg.host}:{cfg.port}/"
+        echo(f"smallbms is running: {url}")
+        echo(f"bank: {scenario.name} ({scenario.source}); data: {data}")
+        if pin is not None:
+            echo(f"Your device PIN (shown this once, keep it safe): {pin}")
+        else:
+            echo("PIN: set at the first start (not shown again; change it in the app)")
+        try:
+            uvicorn.run(app, host=cfg.host, port=cfg.port, log_level="warning")
+        finally:
+            device.stop()
+    finally:
+        store.flush()
+        store.close()

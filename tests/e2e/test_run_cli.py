@@ -1,0 +1,168 @@
+"""`smallbms run` as a real process, and the `status` / `settings` clients talking to it."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+SMALLBMS = [sys.executable, "-m", "smallbms.cli"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class _Lines:
+    """The child's stdout lines, read by a thread into a queue (no select on a buffered pipe)."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.q: queue.Queue[str] = queue.Queue()
+        assert proc.stdout is not None
+        out = proc.stdout
+        def pump() -> None:
+            for line in out:
+                self.q.put(line)
+
+        threading.Thread(target=pump, daemon=True).start()
+
+    def until(self, pattern: str, deadline_s: float) -> str:
+        seen: list[str] = []
+        end = time.monotonic() + deadline_s
+        while True:
+            try:
+                line = self.q.get(timeout=max(0.01, end - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no line matching {pattern!r}; got {seen!r}") from None
+            seen.append(line)
+            if re.search(pattern, line):
+                return line
+
+
+def _wait_listening(port: int, deadline_s: float) -> None:
+    end = time.monotonic() + deadline_s
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1.0):
+                return
+        except OSError:
+            if time.monotonic() > end:
+                raise
+
+
+class Running:
+    def __init__(self, proc: subprocess.Popen[str], url: str, pin: str) -> None:
+        self.proc, self.url, self.pin = proc, url, pin
+
+
+def _start(data_dir: Path, port: int) -> tuple[subprocess.Popen[str], str | None]:
+    proc = subprocess.Popen(
+        [*SMALLBMS, "run", "--data-dir", str(data_dir), "--port", str(port), "--speed", "20"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+    )
+    lines = _Lines(proc)
+    lines.until(r"smallbms is running", 60)
+    lines.until(r"bank:", 10)
+    line = lines.until(r"PIN", 10)
+    m = re.search(r"(\d{6})\s*$", line)
+    return proc, m.group(1) if m else None
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[Running]:
+    port = _free_port()
+    proc, pin = _start(tmp_path / "data", port)
+    try:
+        assert pin is not None, "the first start must print the PIN"
+        _wait_listening(port, 30)
+        yield Running(proc, f"http://127.0.0.1:{port}", pin)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _cli(*args: str, pin: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env.pop("SMALLBMS_PIN", None)
+    if pin is not None:
+        env["SMALLBMS_PIN"] = pin
+    return subprocess.run([*SMALLBMS, *args], capture_output=True, text=True, env=env,
+                          timeout=60, check=False)
+
+
+def test_status_client_reads_the_running_device(running: Running) -> None:
+    r = _cli("status", "--url", running.url, pin=running.pin)
+    assert r.returncode == 0, r.stderr
+    assert "state of charge" in r.stdout
+    assert "load_disconnect high" in r.stdout
+    j = _cli("status", "--url", running.url, "--json", pin=running.pin)
+    data = json.loads(j.stdout)
+    assert data["status"]["outputs"]["charge_disconnect"] == "high"
+
+
+def test_settings_client_changes_and_refuses(running: Running) -> None:
+    ok = _cli("settings", "--url", running.url, "discharge_floor_pct=12", pin=running.pin)
+    assert ok.returncode == 0, ok.stderr
+    assert re.search(r"discharge_floor_pct\s+12 ", ok.stdout)
+    bad = _cli("settings", "--url", running.url, "discharge_floor_pct=150", pin=running.pin)
+    assert bad.returncode == 1
+    assert "discharge_floor_pct" in bad.stderr and "out of range" in bad.stderr
+    shown = _cli("settings", "--url", running.url, pin=running.pin)
+    assert re.search(r"discharge_floor_pct\s+12 ", shown.stdout)
+
+
+def test_wrong_pin_is_refused(running: Running) -> None:
+    wrong = "000000" if running.pin != "000000" else "111111"
+    r = _cli("status", "--url", running.url, pin=wrong)
+    assert r.returncode == 1
+    assert "401" in r.stderr or "PIN" in r.stderr
+
+
+def test_pin_is_printed_on_first_start_only_and_settings_survive(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    port = _free_port()
+    proc, pin = _start(data, port)
+    try:
+        assert pin is not None
+        _wait_listening(port, 30)
+        url = f"http://127.0.0.1:{port}"
+        assert _cli("settings", "--url", url, "low_soc_warning_pct=30", pin=pin).returncode == 0
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+    port2 = _free_port()
+    proc2, pin2 = _start(data, port2)
+    try:
+        assert pin2 is None  # the PIN is shown once, at the first start
+        _wait_listening(port2, 30)
+        shown = _cli("settings", "--url", f"http://127.0.0.1:{port2}", pin=pin)
+        assert re.search(r"low_soc_warning_pct\s+30 ", shown.stdout), shown.stdout
+    finally:
+        proc2.send_signal(signal.SIGINT)
+        proc2.wait(timeout=20)
+
+
+def test_bad_config_exits_2_naming_the_key(tmp_path: Path) -> None:
+    cfg = tmp_path / "bms.toml"
+    cfg.write_text("[run]\ntick_s = 0.01\n")
+    r = _cli("run", "--config", str(cfg), "--data-dir", str(tmp_path / "d"))
+    assert r.returncode == 2
+    assert "tick_s" in r.stderr and str(cfg) in r.stderr

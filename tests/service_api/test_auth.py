@@ -1,0 +1,135 @@
+"""Unit tests of the PIN, sessions and slowing (an in-memory secret store, a fake clock)."""
+
+from __future__ import annotations
+
+import pytest
+
+from smallbms.service import auth as A
+from smallbms.service.auth import Auth, AuthError, ensure_pin, wireless_refusal
+
+
+class MemorySecrets:
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+
+    def get_secret(self, name: str) -> str | None:
+        return self.values.get(name)
+
+    def set_secret(self, name: str, value: str) -> None:
+        self.values[name] = value
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def setup() -> tuple[Auth, str, Clock, MemorySecrets]:
+    store = MemorySecrets()
+    pin = ensure_pin(store)
+    assert pin is not None
+    clock = Clock()
+    return Auth(store, clock=clock), pin, clock, store
+
+
+def test_first_start_makes_a_six_digit_pin_stored_only_hashed() -> None:
+    store = MemorySecrets()
+    pin = ensure_pin(store)
+    assert pin is not None and len(pin) == 6 and pin.isdigit()
+    stored = store.values[A.PIN_SECRET_NAME]
+    assert pin not in stored and stored.startswith("scrypt$")
+    assert ensure_pin(store) is None  # shown once only
+    assert store.values[A.PIN_SECRET_NAME] == stored
+
+
+def test_pins_are_random_per_device() -> None:
+    pins = {ensure_pin(MemorySecrets()) for _ in range(5)}
+    assert len(pins) > 1
+
+
+def test_hash_is_salted() -> None:
+    assert A.hash_pin("123456") != A.hash_pin("123456")
+    assert A.check_pin_hash("123456", A.hash_pin("123456"))
+    assert not A.check_pin_hash("123457", A.hash_pin("123456"))
+    assert not A.check_pin_hash("123456", "garbage")
+
+
+def test_login_with_the_right_pin_gives_a_session(setup) -> None:
+    auth, pin, _clock, _ = setup
+    token = auth.login(pin, "c1")
+    s = auth.session(token)
+    assert s is not None and s.client_id == "c1" and s.csrf_token
+    assert len(token) >= 43
+    auth.logout(token)
+    assert auth.session(token) is None
+
+
+def test_sessions_expire(setup) -> None:
+    auth, pin, clock, _ = setup
+    token = auth.login(pin, "c1")
+    clock.t += A.SESSION_TTL_S + 1
+    assert auth.session(token) is None
+
+
+def test_wrong_pins_are_slowed_exponentially_then_locked_out(setup) -> None:
+    auth, pin, clock, _ = setup
+    expected = [1, 2, 4, 8, 16, 32, 64, 128, 256]
+    for delay in expected:
+        with pytest.raises(AuthError) as e:
+            auth.login("000000" if pin != "000000" else "111111", "evil")
+        assert e.value.status == 401 and e.value.retry_after_s == delay
+        # even the right PIN is refused during the delay, without counting as a failure
+        clock.t += delay - 0.5
+        with pytest.raises(AuthError) as e2:
+            auth.login(pin, "evil")
+        assert e2.value.status == 429
+        clock.t += 0.5
+    with pytest.raises(AuthError) as e:
+        auth.login("999999999", "evil")  # 10th failure: lockout
+    assert e.value.retry_after_s == A.LOCKOUT_S
+    clock.t += A.LOCKOUT_S - 1
+    with pytest.raises(AuthError) as e:
+        auth.login(pin, "evil")
+    assert e.value.status == 429 and "locked out" in e.value.message
+    # another client is not affected
+    assert auth.login(pin, "friend")
+    clock.t += 1
+    assert auth.login(pin, "evil")  # success resets the count
+    assert auth.retry_after_s("evil") == 0
+
+
+def test_delay_is_capped_at_five_minutes() -> None:
+    assert A.delay_after_failures(0) == 0
+    assert A.delay_after_failures(1) == 1
+    assert max(A.delay_after_failures(n) for n in range(1, A.LOCKOUT_AFTER_FAILURES)) <= A.MAX_DELAY_S
+    assert A.delay_after_failures(A.LOCKOUT_AFTER_FAILURES) == A.LOCKOUT_S
+
+
+def test_change_pin(setup) -> None:
+    auth, pin, clock, _ = setup
+    keep = auth.login(pin, "c1")
+    other = auth.login(pin, "c2")
+    with pytest.raises(AuthError) as e:
+        auth.change_pin(pin, "12ab56", "c1")
+    assert e.value.status == 422
+    with pytest.raises(AuthError) as e:
+        auth.change_pin(pin, "12345", "c1")
+    assert e.value.status == 422
+    with pytest.raises(AuthError) as e:
+        auth.change_pin("0" * 13, "123456789", "c1")
+    assert e.value.status == 401  # wrong old PIN counts as a failure
+    clock.t += 1
+    auth.change_pin(pin, "123456789012", "c1", keep_token=keep)
+    assert auth.verify("123456789012") and not auth.verify(pin)
+    assert auth.session(keep) is not None and auth.session(other) is None
+
+
+def test_wireless_refusal_decision() -> None:
+    assert wireless_refusal({}) is not None
+    assert wireless_refusal({"powered": False, "wireless_available": False}) == A.NO_POWER_MESSAGE
+    assert wireless_refusal({"powered": True, "wireless_available": False}) == A.WIRELESS_OFF_MESSAGE
+    assert wireless_refusal({"powered": True, "wireless_available": True}) is None
