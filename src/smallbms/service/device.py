@@ -37,6 +37,15 @@ class Source(Protocol):
     def reading(self, t_s: float) -> Reading: ...
 
 
+class IoAdapter(Protocol):
+    """Hardware in the tick path (e.g. GPIO): it may change the reading (remote input, output
+    read-back faults) and drives the outputs. Both calls run on the tick thread: keep them fast."""
+
+    def adapt_reading(self, reading: Reading) -> Reading: ...
+
+    def apply(self, decision: Decision) -> None: ...
+
+
 class StateSink(Protocol):
     """Where the device persists what it must not lose (see service/store.py)."""
 
@@ -92,6 +101,7 @@ class Device:
         sink: StateSink | None = None, sample_every_s: float = 10.0,
         obey: Callable[[Decision, Core], None] | None = None,
         clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
+        io: list[IoAdapter] | None = None,
     ) -> None:
         if tick_s < MIN_TICK_S:
             raise ValueError(f"tick must be at least {MIN_TICK_S} s, got {tick_s}")
@@ -104,6 +114,7 @@ class Device:
         self.sink = sink
         self.sample_every_s = sample_every_s
         self.obey = obey
+        self.io = list(io or [])
         self.clock = clock
         self.wall = wall
         self.stats = TickStats()
@@ -215,11 +226,15 @@ class Device:
             except queue.Empty:
                 break
         reading = self.source.reading(sim_t)
+        for adapter in self.io:
+            reading = adapter.adapt_reading(reading)
         if self._clients and not reading.app_connected:
             reading = dataclasses.replace(reading, app_connected=True)
         d = self.core.step(reading, sim_t, [c for cmds, _ in batches for c in cmds])
         if self.obey is not None:
             self.obey(d, self.core)
+        for adapter in self.io:
+            adapter.apply(d)
         results = iter(d.command_results)
         for cmds, fut in batches:
             fut.set_result([next(results) for _ in cmds])
