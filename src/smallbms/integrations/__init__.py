@@ -1,0 +1,1 @@
+"""Integrations of the smallBMS with real hardware (GPIO, ...)."""
