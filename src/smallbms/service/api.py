@@ -315,9 +315,18 @@ def _clean(x: Any) -> Any:
     return x
 
 
+_LAST_JSON: list[tuple[int, dict[str, Any], str]] = []  # (id, snapshot, json) of the last one
+
+
 def snapshot_json(snap: dict[str, Any]) -> str:
-    """A snapshot as compact, strict JSON."""
-    return json.dumps(_clean(snap), separators=(",", ":"), allow_nan=False)
+    """A snapshot as compact, strict JSON, encoded once per snapshot however many streams
+    send it (snapshots are replaced whole every tick, never changed in place)."""
+    last = _LAST_JSON[0] if _LAST_JSON else None
+    if last is not None and last[1] is snap:
+        return last[2]
+    text = json.dumps(_clean(snap), separators=(",", ":"), allow_nan=False)
+    _LAST_JSON[:] = [(id(snap), snap, text)]
+    return text
 
 
 class SecurityHeaders:

@@ -9,8 +9,10 @@ complete, valid reading.
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib.resources
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,13 @@ from smallbms.simulate import initial_persistent
 from smallbms.sources.twin import TwinSource
 
 log = logging.getLogger(__name__)
+
+WARM_UP_S = 3.0  # (P) seconds after start before the heap is frozen
+
+
+def _freeze_heap() -> None:
+    gc.collect()
+    gc.freeze()
 
 
 @contextlib.contextmanager
@@ -86,6 +95,9 @@ def serve(cfg: RunConfig, echo: Callable[[str], None]) -> None:
         app = create_app(device, store, auth)
         device.start()
         device.wait_ready()
+        # after a short warm-up, move the start-up heap out of the collector's reach: a full
+        # collection of it takes 100-200 ms here and would stall the tick (bench/README.md)
+        threading.Timer(WARM_UP_S, _freeze_heap).start()
         url = f"http://{cfg.host}:{cfg.port}/"
         echo(f"smallbms is running: {url}")
         echo(f"bank: {scenario.name} ({scenario.source}); data: {data}")
