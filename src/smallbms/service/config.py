@@ -11,7 +11,11 @@ port = 8080
 data_dir = "~/.local/share/smallbms"
 sample_every_s = 10.0         # time-series sample period (simulated seconds)
 ```
-Every key is optional; unknown keys are refused with the file and key named.
+Every key is optional; unknown keys are refused with the file and key named. The integrations
+have tables of their own, validated by their modules: ``[mqtt]`` (integrations/mqtt.py),
+``[can]`` (integrations/canbus.py), ``[gpio]`` (integrations/gpio.py) and ``[instant_readout]``
+(integrations/instant_readout.py); see docs/mqtt.md, docs/canbus.md, docs/gpio-wiring.md and
+docs/instant-readout.md.
 """
 
 from __future__ import annotations
@@ -46,6 +50,12 @@ class RunConfig:
     port: int = DEFAULT_PORT
     data_dir: Path | None = None
     sample_every_s: float = 10.0
+    #: validated integration configs by table name (absent = not configured)
+    integrations: tuple[tuple[str, Any], ...] = ()
+
+    def integration(self, name: str) -> Any:
+        """The validated config of one integration table, or None."""
+        return dict(self.integrations).get(name)
 
     @property
     def data_path(self) -> Path:
@@ -93,6 +103,30 @@ def apply_values(cfg: RunConfig, values: dict[str, Any], where: str, base: Path)
     return replace(cfg, **out)
 
 
+INTEGRATION_TABLES = ("mqtt", "can", "gpio", "instant_readout")
+
+
+def _parse_integration(name: str, table: Any, path: Path) -> Any:
+    """Validate one integration table with its own module (imported only when configured)."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: {name}: must be a table")
+    if name == "mqtt":
+        from smallbms.integrations.mqtt import MqttConfig
+
+        return MqttConfig.from_table(table, str(path), path.parent)
+    if name == "can":
+        from smallbms.integrations.canbus import CanConfig
+
+        return CanConfig.from_table(table, str(path))
+    if name == "gpio":
+        from smallbms.integrations.gpio import GpioConfig
+
+        return GpioConfig.from_table(table, f"{path} [gpio]")
+    from smallbms.integrations.instant_readout import InstantReadoutConfig
+
+    return InstantReadoutConfig.from_table(table, str(path))
+
+
 def load_config(path: Path | None, overrides: dict[str, Any]) -> RunConfig:
     """Defaults, then the file's [run] table, then command-line overrides."""
     cfg = RunConfig()
@@ -103,11 +137,21 @@ def load_config(path: Path | None, overrides: dict[str, Any]) -> RunConfig:
             raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"{path}: not valid TOML: {e}") from None
-        unknown = set(data) - {"run"}
+        unknown = set(data) - {"run", *INTEGRATION_TABLES}
         if unknown:
-            raise ConfigError(f"{path}: {sorted(unknown)[0]}: unknown table (known: run)")
+            known = ", ".join(["run", *INTEGRATION_TABLES])
+            raise ConfigError(f"{path}: {sorted(unknown)[0]}: unknown table (known: {known})")
         run = data.get("run", {})
         if not isinstance(run, dict):
             raise ConfigError(f"{path}: run: must be a table")
         cfg = apply_values(cfg, run, str(path), path.parent)
+        found = []
+        for name in INTEGRATION_TABLES:
+            if name in data:
+                try:
+                    found.append((name, _parse_integration(name, data[name], path)))
+                except ValueError as e:
+                    msg = str(e)
+                    raise ConfigError(msg if str(path) in msg else f"{path}: {msg}") from None
+        cfg = replace(cfg, integrations=tuple(found))
     return apply_values(cfg, overrides, "command line", Path.cwd())
