@@ -15,7 +15,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from smallbms.core.engine import CODE_LOG_KEPT, Core
 from smallbms.core.persist import PersistError, persistent_from_dict
@@ -53,7 +53,8 @@ def load_run_scenario(cfg: RunConfig) -> Scenario:
 
 def build_device(cfg: RunConfig, scenario: Scenario, saved: dict[str, Any] | None,
                  sink: StateSink | None = None,
-                 code_log: list[CodeEvent] | None = None) -> Device:
+                 code_log: list[CodeEvent] | None = None,
+                 io: list[Any] | None = None) -> Device:
     """The core (from saved state if any), the twin source and the device loop."""
     if scenario.bank.source != "twin":
         raise ValueError(f"{scenario.source}: bank.source: `smallbms run` needs a twin scenario")
@@ -72,11 +73,47 @@ def build_device(cfg: RunConfig, scenario: Scenario, saved: dict[str, Any] | Non
         source.obey(d, "A-B01" in d.active_codes or "remote_off" in d.discharge_reasons)
 
     return Device(core, source, tick_s=cfg.tick_s, speed=cfg.speed, sink=sink,
-                  sample_every_s=cfg.sample_every_s, obey=obey)
+                  sample_every_s=cfg.sample_every_s, obey=obey, io=io)
+
+
+class _Service(Protocol):
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def _gpio_adapters(cfg: RunConfig) -> list[Any]:
+    gpio = cfg.integration("gpio")
+    if gpio is None or not gpio.enabled:
+        return []
+    from smallbms.integrations.gpio import GpioAdapter
+
+    return [GpioAdapter(gpio)]
+
+
+def _services(cfg: RunConfig, device: Device, store: Any) -> list[tuple[str, _Service]]:
+    """The integrations the configuration switches on, built but not started."""
+    out: list[tuple[str, _Service]] = []
+    mqtt = cfg.integration("mqtt")
+    if mqtt is not None and mqtt.enabled:
+        from smallbms.integrations.mqtt import MqttBridge
+
+        out.append((f"MQTT to {mqtt.host}:{mqtt.port}", MqttBridge(device, mqtt)))
+    can = cfg.integration("can")
+    if can is not None and can.enabled:
+        from smallbms.integrations.canbus import CanBmsService
+
+        out.append((f"CAN-bus BMS on {can.interface} {can.channel}", CanBmsService(device, can)))
+    ir = cfg.integration("instant_readout")
+    if ir is not None and ir.enabled:
+        from smallbms.integrations.instant_readout import InstantReadoutService
+
+        out.append(("Instant Readout", InstantReadoutService.from_config(ir, device, store)))
+    return out
 
 
 def serve(cfg: RunConfig, echo: Callable[[str], None]) -> None:
-    """Run until interrupted: device loop, store writer and the HTTP server."""
+    """Run until interrupted: device loop, store writer, integrations and the HTTP server."""
     import uvicorn
 
     from smallbms.service.api import create_app
@@ -85,22 +122,30 @@ def serve(cfg: RunConfig, echo: Callable[[str], None]) -> None:
 
     data = cfg.data_path
     store = Store(data / "smallbms.sqlite3")
+    adapters = _gpio_adapters(cfg)
     try:
         scenario = load_run_scenario(cfg)
         log_rows = reversed(store.code_log(limit=CODE_LOG_KEPT))
         code_log = [CodeEvent(r["t_s"], r["code"], r["state"]) for r in log_rows]
-        device = build_device(cfg, scenario, store.load_state(), store, code_log)
+        device = build_device(cfg, scenario, store.load_state(), store, code_log, adapters)
         pin = ensure_pin(store)
         auth = Auth(store)
         app = create_app(device, store, auth)
         device.start()
         device.wait_ready()
+        services = _services(cfg, device, store)
+        for _, svc in services:
+            svc.start()
         # after a short warm-up, move the start-up heap out of the collector's reach: a full
         # collection of it takes 100-200 ms here and would stall the tick (bench/README.md)
         threading.Timer(WARM_UP_S, _freeze_heap).start()
         url = f"http://{cfg.host}:{cfg.port}/"
         echo(f"smallbms is running: {url}")
         echo(f"bank: {scenario.name} ({scenario.source}); data: {data}")
+        for name, _ in services:
+            echo(f"integration: {name}")
+        if adapters:
+            echo("integration: GPIO outputs and remote input")
         if pin is not None:
             echo(f"Your device PIN (shown this once, keep it safe): {pin}")
         else:
@@ -108,7 +153,11 @@ def serve(cfg: RunConfig, echo: Callable[[str], None]) -> None:
         try:
             uvicorn.run(app, host=cfg.host, port=cfg.port, log_level="warning")
         finally:
+            for _, svc in reversed(services):
+                svc.stop()
             device.stop()
     finally:
+        for adapter in adapters:
+            adapter.close()
         store.flush()
         store.close()
