@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,8 @@ from .conftest import Server
 
 expect = pytest.importorskip("playwright.sync_api").expect
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# screenshots go to a temporary folder; SMALLBMS_SCREENSHOTS=docs/screenshots refreshes the docs
+SHOTS = Path(os.environ.get("SMALLBMS_SCREENSHOTS") or tempfile.mkdtemp(prefix="smallbms-shots-"))
 
 
 def login(page: Any, server: Server) -> None:
