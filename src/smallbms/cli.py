@@ -50,8 +50,11 @@ def main() -> None:
 @click.option("--progress/--no-progress", "progress", default=None,
               help="Force or suppress the progress bar on standard error (default: shown on a "
                    "terminal for runs longer than a simulated day).")
+@click.option("--instant-readout", "instant_readout", is_flag=True,
+              help="Add the Instant Readout advertisement (hex) to every sample line and its "
+                   "key to the summary line.")
 def simulate(scenario_file: Path, events_file: Path | None, sample_interval: float | None,
-             report_dir: Path | None, progress: bool | None) -> None:
+             report_dir: Path | None, progress: bool | None, instant_readout: bool) -> None:
     """Run SCENARIO_FILE headless, faster than real time, and write JSON Lines events."""
     if sample_interval is not None and not sample_interval > 0:
         raise click.BadParameter("must be a positive number of seconds",
@@ -66,7 +69,7 @@ def simulate(scenario_file: Path, events_file: Path | None, sample_interval: flo
     show = _want_progress(scenario, progress)
     if events_file is None:
         try:
-            _run(scenario, sys.stdout, sample_interval, report_dir, show)
+            _run(scenario, sys.stdout, sample_interval, report_dir, show, instant_readout)
         except ScenarioError as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(2)
@@ -74,7 +77,7 @@ def simulate(scenario_file: Path, events_file: Path | None, sample_interval: flo
     tmp = events_file.with_name(events_file.name + ".partial")
     try:
         with tmp.open("w", encoding="utf-8") as out:
-            _run(scenario, out, sample_interval, report_dir, show)
+            _run(scenario, out, sample_interval, report_dir, show, instant_readout)
     except ScenarioError as e:
         tmp.unlink(missing_ok=True)
         click.echo(f"error: {e}", err=True)
@@ -99,12 +102,13 @@ def _want_progress(scenario: Scenario, forced: bool | None) -> bool:
 
 
 def _run(scenario: Scenario, out: IO[str], sample_interval: float | None,
-         report_dir: Path | None, show_progress: bool) -> None:
+         report_dir: Path | None, show_progress: bool, instant_readout: bool = False) -> None:
     """Run the scenario (with a progress bar and a recorder when asked), then write the report."""
     from smallbms.simulate import make_runner
 
     with _progress_bar(scenario, show_progress) as (on_progress, log):
-        runner = make_runner(scenario, out, sample_interval, log=log, progress=on_progress)
+        runner = make_runner(scenario, out, sample_interval, log=log, progress=on_progress,
+                             instant_readout=instant_readout)
         recorder = None
         if report_dir is not None:
             from smallbms.report import recorder_for

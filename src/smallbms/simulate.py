@@ -23,6 +23,11 @@ from smallbms.core import types as ct
 from smallbms.core.engine import Core, Persistent
 from smallbms.core.types import Decision, Reading
 from smallbms.events import EventWriter, history_summary, sample_fields
+from smallbms.integrations.instant_readout import (
+    InstantReadout,
+    advert_hex_for_sample,
+    key_for_seed,
+)
 from smallbms.sources.script import ScriptPoint, ScriptSource
 from smallbms.sources.twin import TwinSource
 
@@ -74,7 +79,8 @@ class Runner:
 
     def __init__(self, s: sc.Scenario, source: ScriptSource | TwinSource, out: IO[str],
                  sample_interval_s: float, log: Callable[[str], None], skip: bool = True,
-                 progress: Callable[[float], None] | None = None) -> None:
+                 progress: Callable[[float], None] | None = None,
+                 instant_readout: bool = False) -> None:
         self.s = s
         self.source = source
         self.twin = source if isinstance(source, TwinSource) else None
@@ -86,6 +92,10 @@ class Runner:
         self.core = Core(s.profile, initial_persistent(s))
         self.writer = EventWriter(out, s.profile)
         self.sample_interval_s = sample_interval_s
+        # --instant-readout: a key derived from the seed and nonces from 0, so runs stay
+        # byte-for-byte reproducible (SPEC 17)
+        self.instant_readout = (
+            InstantReadout(key_for_seed(s.seed), nonce=0) if instant_readout else None)
         self.log = log
         self.refused: list[str] = []
         self.pending: list[ct.Command] = []
@@ -200,7 +210,7 @@ class Runner:
             return target
         twin.restore(snap)
         back = math.floor(reached / step + 1e-9) * step
-        self.dense_until_s = reached + twin.resolve_s + step
+        self.dense_until_s = reached + twin.exit_window_s + step
         return back if back - t > step else None
 
     def run(self) -> RunResult:
@@ -224,7 +234,12 @@ class Runner:
                 obs(t, d, self.core)
             last_d = d
             if t + 1e-9 >= next_sample:
-                self.writer.sample(t, sample_fields(self.core.status(), d))
+                fields = sample_fields(self.core.status(), d)
+                if self.instant_readout is not None:
+                    fields["advert"] = advert_hex_for_sample(
+                        self.instant_readout, {**fields, "outputs": {"pre_alarm": d.pre_alarm}},
+                        d.active_codes)
+                self.writer.sample(t, fields)
                 while next_sample <= t + 1e-9:
                     next_sample += self.sample_interval_s
                 if self.progress is not None:
@@ -238,16 +253,27 @@ class Runner:
             if self._timers:
                 limit = min(limit, self._timers[0][0])
             nxt = min(limit, (math.floor(t / step + 1e-9) + 1) * step)
+            # a skip may land on a sample or the end, but must stop one tick short of an event
+            # or timer: the core has to see the quiet reading just before it changes things
+            # (e.g. the comms timers count from the last complete reading)
+            skip_limit = min(end, next_sample)
+            if ei < len(events):
+                skip_limit = min(skip_limit, events[ei].at_s - step)
+            if self._timers:
+                skip_limit = min(skip_limit, self._timers[0][0] - step)
             if (self.skip and t >= self.dense_until_s and self.unpowered_until_s is None
-                    and limit - t > 2 * step):
-                target = self._skip_target(t, limit)
+                    and skip_limit - t > 2 * step):
+                target = self._skip_target(t, skip_limit)
                 if target is not None:
                     nxt = target
             t = nxt
         assert last_d is not None
         core = self.core
         hist = history_summary(core.p.history.as_dict()) if s.profile == "ng" else None
-        extra = {"twin": self.twin.summary()} if self.twin is not None else None
+        extra: dict[str, object] | None = (
+            {"twin": self.twin.summary()} if self.twin is not None else None)
+        if self.instant_readout is not None:
+            extra = {**(extra or {}), "advert_key": self.instant_readout.key_hex}
         self.writer.summary(end, hist, last_d.active_codes, extra)
         return RunResult(core, end, self.writer.lines_written, self.refused)
 
@@ -255,14 +281,15 @@ class Runner:
 def make_runner(
     s: sc.Scenario, out: IO[str], sample_interval_s: float | None = None,
     log: Callable[[str], None] | None = None, skip: bool = True,
-    progress: Callable[[float], None] | None = None,
+    progress: Callable[[float], None] | None = None, instant_readout: bool = False,
 ) -> Runner:
     """A runner for a parsed scenario (not started), writing events to ``out``."""
     interval = sample_interval_s or s.sample_interval_s or DEFAULT_SAMPLE_INTERVAL_S
     source: ScriptSource | TwinSource = (
         TwinSource(s) if s.bank.source == "twin" else _script_source(s))
     logger = log or (lambda msg: print(msg, file=sys.stderr))
-    return Runner(s, source, out, interval, logger, skip=skip, progress=progress)
+    return Runner(s, source, out, interval, logger, skip=skip, progress=progress,
+                  instant_readout=instant_readout)
 
 
 def run_scenario(

@@ -1,17 +1,23 @@
 """The digital-twin source: a physical bank with chargers and loads wired to the BMS outputs.
 
 Physics runs in segments of piecewise-constant bank current. Component currents are solved
-again on a fixed grid (``resolve_s``), at every component's own change time, and whenever a
-BMS output changes, so the current profile the cells see does not depend on how often the BMS
-is asked: a run that skips BMS calls over quiet stretches and a run that calls it every second
-see the same physics (up to the cells' sub-step rounding).
+again on a grid of ``resolve_s`` steps, at every component's own change time, and whenever a
+BMS output changes. While the currents stay put the grid interval doubles, up to 16 steps
+("coasting", :func:`next_coast`; capped while a charger charges, off near its charge voltage).
+The schedule reads only the physics, so the current profile the cells see does not depend on
+how often the BMS is asked: a run that skips BMS calls over quiet stretches and a run that calls
+it every second see the same physics (up to the cells' sub-step rounding).
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from smallbms import scenario as sc
 from smallbms.core.monitor import CHARGE_EFFICIENCY, CURRENT_THRESHOLD_A
@@ -21,8 +27,22 @@ from smallbms.sources.script import BusState, battery_serial
 from smallbms.twin import components as comp
 from smallbms.twin.bank import BankModel
 
-#: (P) component currents are solved again at least this often, s.
+#: (P) component currents are solved again at least this often while they move, s.
 RESOLVE_S = 60.0
+#: (P) while the currents stay put (constant-current loads, a charger in bulk, power loads on a
+#: flat voltage), the grid re-solve interval doubles up to this many RESOLVE_S.
+MAX_COAST = 16
+#: (P) "stay put": the net current moved by no more than this (relative, or 1 mA) since the
+#: last grid re-solve.
+COAST_TOLERANCE = 5e-4
+#: (P) with a charger charging, coasting stops this close (V per 12.8 V) below its charge
+#: voltage, and is capped at MAX_COAST_CHARGING below that.
+COAST_KNEE_MARGIN_V = 0.5
+MAX_COAST_CHARGING = 4
+#: (P) a trial segment that leaves the quiet region is re-tried in pieces this long, s (shorter
+#: pieces need a copy of the bank before every segment, which costs more than it saves).
+EXIT_PIECE_S = 60.0
+COAST_FLOOR_A = 1e-3
 #: (M) the BMS's own consumption from the bank, A (NG: on / low-cell-voltage or remote off).
 BMS_DRAW_ON_A = {"ng": 0.003, "classic": 0.0022}
 BMS_DRAW_LOW_A = {"ng": 0.0012, "classic": 0.0012}
@@ -80,6 +100,10 @@ class _State:
     t_s: float = 0.0
     net_current_a: float = 0.0
     next_resolve_s: float = 0.0
+    #: the next re-solve is a grid point (not a component's change time)
+    next_on_grid: bool = True
+    #: grid re-solve interval, in RESOLVE_S (doubles while the currents stay put)
+    coast: int = 1
     load_disconnect: bool = False
     charge_disconnect: bool = False
     bms_draw_a: float = 0.0
@@ -87,6 +111,16 @@ class _State:
     component_currents_a: tuple[float, ...] = ()
     counted_charge_ah: float = 0.0
     counted_discharge_ah: float = 0.0
+    #: when each battery was first seen damaged (a cell below 2.0 V), s: the end of the
+    #: physics segment in which it happened, so it does not depend on when the BMS reads
+    damaged_at_s: dict[int, float] = field(default_factory=dict)
+
+    def note_damage(self, t_s: float) -> None:
+        hurt = self.bank.damaged
+        if hurt.any():
+            for i, h in enumerate(hurt):
+                if h and i not in self.damaged_at_s:
+                    self.damaged_at_s[i] = t_s
 
     def count(self, dt_s: float, current_a: float) -> None:
         """The batteries' coulomb counters, with the monitor's measurement floor applied."""
@@ -117,8 +151,9 @@ class TwinSource:
         self.remote = RemoteInput()
         self.output_fault = False
         self.bms_powered = True
-        #: when each battery was first seen damaged (a cell below 2.0 V), by reading time
-        self.damaged_at_s: dict[int, float] = {}
+        #: after a failed quiet_until: length of the stretch, from the returned time, in which
+        #: the region was left (the caller reads every tick over it)
+        self.exit_window_s = resolve_s
         self._resolve()
 
     # --- physics ------------------------------------------------------------------------------
@@ -127,23 +162,34 @@ class TwinSource:
     def bank(self) -> BankModel:
         return self.st.bank
 
+    @property
+    def damaged_at_s(self) -> dict[int, float]:
+        """When each battery was first damaged (a cell below 2.0 V), s, to one physics segment."""
+        return self.st.damaged_at_s
+
     def _view(self, dt_s: float) -> comp.BankView:
         v_oc, r = self.st.bank.thevenin(dt_s)
         return comp.BankView.for_model(self.model, self.series, self.parallel, v_oc, max(r, 1e-6))
 
-    def _resolve(self) -> None:
+    def _resolve(self, on_grid: bool = False) -> None:
+        """Solve the component currents at ``st.t_s`` and schedule the next re-solve
+        (see :func:`next_coast` and :func:`schedule`)."""
         st = self.st
         t = st.t_s
-        grid = (math.floor(t / self.resolve_s + 1e-9) + 1) * self.resolve_s
+        before = st.net_current_a
         change = comp.next_change_s(st.components, t)
-        nxt = grid if change is None else min(grid, max(change, t + 1e-3))
+        coast = st.coast
+        nxt, _ = schedule(t, coast, change, self.resolve_s)
         view = self._view(nxt - t)
+        terminal_v = st.bank.terminal_voltage_v
         sol = comp.solve_bus(st.components, t, view, st.load_disconnect, st.charge_disconnect,
-                             bank_v=st.bank.terminal_voltage_v)
+                             bank_v=terminal_v)
         st.component_currents_a = sol.currents_a
         draw = st.bms_draw_a if self.bms_powered else 0.0
         st.net_current_a = sol.net_current_a - draw
-        st.next_resolve_s = nxt
+        st.coast = next_coast(coast, on_grid, before, st.net_current_a, st.components,
+                              sol.currents_a, terminal_v, view)
+        st.next_resolve_s, st.next_on_grid = schedule(t, st.coast, change, self.resolve_s)
 
     def advance_to(self, t_s: float) -> None:
         """Run the physics up to ``t_s`` in segments of constant current."""
@@ -155,9 +201,10 @@ class TwinSource:
                 st.bank.step(dt, st.net_current_a)
                 st.count(dt, st.net_current_a)
                 st.span.add(st.bank.extremes(), st.net_current_a)
+                st.note_damage(end)
             st.t_s = end
             if st.t_s >= st.next_resolve_s - 1e-9:
-                self._resolve()
+                self._resolve(st.next_on_grid)
 
     def obey(self, d: Decision, a_b01_or_remote_off: bool) -> None:
         """Apply the BMS outputs to the wired components (re-solving the currents if changed)."""
@@ -172,7 +219,15 @@ class TwinSource:
     # --- trial skips --------------------------------------------------------------------------
 
     def snapshot(self) -> _State:
-        return copy.deepcopy(self.st)
+        st = self.st
+        bank = st.bank
+        st.bank = None  # type: ignore[assignment]  # the bank is copied the fast way below
+        try:
+            snap = copy.deepcopy(st)
+        finally:
+            st.bank = bank
+        snap.bank = _copy_bank(bank)
+        return snap
 
     def restore(self, snap: _State) -> None:
         self.st = snap
@@ -188,20 +243,45 @@ class TwinSource:
         """
         st = self.st
         c0, d0 = st.counted_charge_ah, st.counted_discharge_ah
+
+        def quiet_step(dt_s: float) -> bool:
+            st.bank.step(dt_s, st.net_current_a)
+            st.count(dt_s, st.net_current_a)
+            ext = st.bank.extremes()
+            seg = _Span()
+            seg.add(ext, st.net_current_a)
+            if not seg.inside(region) or not _soc_ok(
+                    soc_inside, st.counted_charge_ah - c0, st.counted_discharge_ah - d0):
+                return False
+            st.span.add(ext, st.net_current_a)
+            return True
+
         while st.t_s < t_end - 1e-9:
             start = st.t_s
             end = min(t_end, st.next_resolve_s)
-            seg = _Span()
-            st.bank.step(end - start, st.net_current_a)
-            st.count(end - start, st.net_current_a)
-            seg.add(st.bank.extremes(), st.net_current_a)
-            if not seg.inside(region) or not _soc_ok(
-                    soc_inside, st.counted_charge_ah - c0, st.counted_discharge_ah - d0):
+            # a segment that leaves the region is tried again in EXIT_PIECE_S pieces, so the
+            # caller re-runs densely (every tick) only over the piece that left it
+            long = end - start > EXIT_PIECE_S + 1e-9
+            saved = (_copy_bank(st.bank), st.counted_charge_ah, st.counted_discharge_ah,
+                     copy.copy(st.span)) if long else None
+            if not quiet_step(end - start):
+                self.exit_window_s = end - start
+                if saved is None:
+                    return start
+                st.bank, st.counted_charge_ah, st.counted_discharge_ah, st.span = saved
+                t = start
+                while t < end - 1e-9:
+                    piece_end = min(end, t + EXIT_PIECE_S)
+                    if not quiet_step(piece_end - t):
+                        self.exit_window_s = piece_end - t
+                        return t
+                    t = piece_end
+                self.exit_window_s = end - start  # quiet in pieces: sub-step rounding
                 return start
-            st.span.add(st.bank.extremes(), st.net_current_a)
+            st.note_damage(end)
             st.t_s = end
             if st.t_s >= st.next_resolve_s - 1e-9:
-                self._resolve()
+                self._resolve(st.next_on_grid)
         return t_end
 
     # --- what the BMS reads -------------------------------------------------------------------
@@ -211,9 +291,6 @@ class TwinSource:
         st = self.st
         bank = st.bank
         bus = self.bus
-        for i, hurt in enumerate(bank.damaged):
-            if hurt and i not in self.damaged_at_s:
-                self.damaged_at_s[i] = t_s
         reports = bank.reports()
         slots: list[BatteryReport | None] = []
         n = len(reports)
@@ -266,6 +343,57 @@ class TwinSource:
         for c in range(bank.model.cells_in_series):
             bank.force_cell(battery, c, None)
         bank.force_temperature(battery, None)
+
+
+def next_coast(coast: int, on_grid: bool, before_a: float, now_a: float,
+               components: Sequence[comp.Component], currents_a: Sequence[float],
+               terminal_v: float, view: comp.BankView) -> int:
+    """The grid re-solve interval (in RESOLVE_S) after a re-solve.
+
+    It doubles (up to MAX_COAST) each time a grid re-solve finds the net current where it was
+    (within COAST_TOLERANCE, or 1 mA) and drops back to 1 when it moved. A component's own
+    change keeps the pace. While a charger charges it is capped at MAX_COAST_CHARGING, and at
+    1 within COAST_KNEE_MARGIN_V of the charge voltage, so its bulk -> absorption switch comes on
+    time. The rule reads only the physics, never when the BMS reads, so skipping BMS calls
+    leaves the current profile unchanged.
+    """
+    steady = abs(now_a - before_a) <= max(COAST_FLOOR_A, COAST_TOLERANCE * abs(before_a))
+    charging = any(i > 0.0 for i, c in zip(currents_a, components, strict=True)
+                   if c.role == "charger")
+    near_top = terminal_v >= view.charge_voltage_v - COAST_KNEE_MARGIN_V * view.scale
+    cap = 1 if charging and near_top else (MAX_COAST_CHARGING if charging else MAX_COAST)
+    if not on_grid:
+        return min(coast, cap)
+    return min(coast * 2, cap) if steady else 1
+
+
+def schedule(t_s: float, coast: int, change_s: float | None,
+             resolve_s: float = RESOLVE_S) -> tuple[float, bool]:
+    """The next re-solve after ``t_s``: (time, whether it is a grid point rather than a
+    component's change time)."""
+    grid = (math.floor(t_s / resolve_s + 1e-9) + coast) * resolve_s
+    if change_s is None or grid <= change_s:
+        return grid, True
+    return max(change_s, t_s + 1e-3), False
+
+
+def _copy_bank(bank: BankModel) -> BankModel:
+    """An independent copy of a bank's changing state, sharing its constants (a deepcopy of
+    the whole model costs ~10x more). Reaches into BankModel's private state: a
+    ``BankModel.copy()`` in twin/bank.py would be the proper home."""
+    new = copy.copy(bank)
+    state = copy.copy(bank._state)
+    for f in dataclasses.fields(state):
+        value = getattr(state, f.name)
+        if isinstance(value, np.ndarray):
+            setattr(state, f.name, value.copy())
+    new._state = state
+    new._charged_ah = bank._charged_ah.copy()
+    new._discharged_ah = bank._discharged_ah.copy()
+    new._bank_current_a = bank._bank_current_a.copy()
+    new._forced_cell_v = dict(bank._forced_cell_v)
+    new._forced_temperature_c = dict(bank._forced_temperature_c)
+    return new
 
 
 def _soc_ok(soc: tuple[float, float, float, float] | None, charged: float,

@@ -1,0 +1,130 @@
+"""Skipping quiet stretches gives the events of calling the core every second.
+
+The runner skips BMS calls while the twin stays inside the core's quiet region; these tests run
+the same scenarios with ``skip=True`` and ``skip=False`` (the core called every simulated second)
+and require the same output, code and LED events in the same order, at times within one tick.
+Cases include every fault action (``examples/twin_faults.toml``), the manual's system examples
+shortened to a day, an undervoltage reached by the physics (with the 30 s pre-alarm lead) and
+comms lost at odd times. ``skip=False`` costs ~10-25 s per simulated day, so the day-long cases
+are marked slow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from smallbms import scenario as sc
+from smallbms.simulate import make_runner
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+UNDERVOLTAGE = """
+name = "undervoltage reached by the physics"
+duration = "3h"
+seed = 5
+[bank]
+battery = "12.8/100"
+soc_pct = 9
+source = "twin"
+[settings]
+discharge_floor_pct = 0
+[[component]]
+kind = "dc_load"
+current_a = 40
+controlled_by = "load_disconnect"
+[[component]]
+kind = "dc_load"
+current_a = 0.05
+controlled_by = "none"
+"""
+
+COMMS_LOST = """
+name = "comms lost at odd times on a 2-parallel bank"
+duration = "4h"
+seed = 6
+[bank]
+battery = "12.8/200"
+parallel = 2
+soc_pct = 50
+source = "twin"
+[[component]]
+kind = "dc_load"
+profile = [[0, 4.0], ["1h", 12.0], ["2h30m", 2.0]]
+[[component]]
+kind = "ac_charger"
+current_a = 30
+on = [["1h30m", "3h"]]
+[[event]]
+at = "37m13s"
+action = "comms_lost"
+battery = 1
+[[event]]
+at = "37m20s"
+action = "comms_restored"
+[[event]]
+at = "1h50m"
+action = "comms_lost"
+[[event]]
+at = "1h51m30.5s"
+action = "comms_restored"
+"""
+
+
+def events(s: sc.Scenario, skip: bool) -> list[dict[str, Any]]:
+    """The run's output, code and LED events (samples and the summary left out)."""
+    buf = io.StringIO()
+    make_runner(s, buf, sample_interval_s=3600.0, log=lambda _m: None, skip=skip).run()
+    out = [json.loads(line) for line in buf.getvalue().splitlines()]
+    return [e for e in out if e["type"] not in ("sample", "summary")]
+
+
+def shortened(path: Path, duration_s: float) -> sc.Scenario:
+    s = sc.load_scenario(path)
+    return dataclasses.replace(
+        s, duration_s=duration_s, events=tuple(e for e in s.events if e.at_s <= duration_s))
+
+
+def assert_same(s: sc.Scenario) -> None:
+    fast, dense = events(s, True), events(s, False)
+    strip = [{k: v for k, v in e.items() if k != "t"} for e in fast]
+    assert strip == [{k: v for k, v in e.items() if k != "t"} for e in dense]
+    for a, b in zip(fast, dense, strict=True):
+        assert abs(a["t"] - b["t"]) <= s.step_s + 1e-9, (a, b)
+    assert any(e["type"] == "code" for e in dense) or s.name.startswith("system")
+
+
+def test_undervoltage_with_pre_alarm_lead() -> None:
+    s = sc.parse_scenario(UNDERVOLTAGE)
+    ev = events(s, True)
+    codes = [(e["code"], e["state"]) for e in ev if e["type"] == "code"]
+    assert ("A-B01", "active") in codes
+    assert_same(s)
+
+
+def test_comms_lost_at_odd_times() -> None:
+    assert_same(sc.parse_scenario(COMMS_LOST))
+
+
+def test_faults_first_hours() -> None:
+    """The comms, forcing and release actions of twin_faults (its first 5.5 h)."""
+    assert_same(shortened(EXAMPLES / "twin_faults.toml", 5.5 * 3600))
+
+
+@pytest.mark.slow
+def test_every_fault_action() -> None:
+    assert_same(sc.load_scenario(EXAMPLES / "twin_faults.toml"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [
+    "system_solar_batteryprotect.toml", "system_cyrix_combiner.toml",
+    "system_phoenix_inverter.toml",
+])
+def test_system_examples_one_day(name: str) -> None:
+    assert_same(shortened(EXAMPLES / name, 86400.0))
