@@ -190,7 +190,7 @@ def test_instant_readout_adverts_decode_with_victron_ble() -> None:
         raw = bytes.fromhex(s["advert"])
         parser = detect_device_type(raw)
         assert parser is not None
-        data = parser(key).parse(raw)
+        data: Any = parser(key).parse(raw)  # the record's own class: get_voltage(), ...
         assert abs(data.get_voltage() - s["voltage_v"]) <= 0.011
         if s["soc_pct"] is not None:
             assert abs(data.get_soc() - s["soc_pct"]) <= 0.11
