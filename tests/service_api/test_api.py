@@ -248,3 +248,18 @@ def test_wireless_off_refuses_after_the_power_up_window(tmp_path) -> None:
         assert rig.client.post("/api/login", json={"pin": rig.pin}).status_code == 403
     finally:
         rig.close()
+
+
+def test_instant_readout_key_is_shown_after_login_and_can_be_regenerated(rig: Rig) -> None:
+    h = rig.bearer()
+    first = rig.client.get("/api/instant-readout", headers=h).json()
+    assert re.fullmatch(r"[0-9a-f]{32}", first["key_hex"])
+    again = rig.client.get("/api/instant-readout", headers=h).json()
+    assert again["key_hex"] == first["key_hex"]  # stored, not made anew
+    new = rig.client.post("/api/actions/regenerate_instant_readout_key", headers=h).json()
+    assert re.fullmatch(r"[0-9a-f]{32}", new["key_hex"]) and new["key_hex"] != first["key_hex"]
+    assert rig.client.get("/api/instant-readout", headers=h).json()["key_hex"] == new["key_hex"]
+    from fastapi.testclient import TestClient
+
+    with TestClient(rig.app) as anonymous:  # no session cookie, no token
+        assert anonymous.get("/api/instant-readout").status_code == 401

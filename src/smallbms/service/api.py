@@ -93,6 +93,10 @@ class HistoryStore(Protocol):
     def series(self, since_wall_s: float, until_wall_s: float, max_points: int = ...,
                fields: Sequence[str] = ...) -> list[dict[str, Any]]: ...
 
+    def get_secret(self, name: str) -> str | None: ...
+
+    def set_secret(self, name: str, value: str) -> None: ...
+
 
 # --- models -----------------------------------------------------------------------------------
 
@@ -259,6 +263,13 @@ class OkResponse(BaseModel):
     message: str = ""
 
 
+class InstantReadoutKey(BaseModel):
+    """The per-device Instant Readout key (32 hex characters) decoders need."""
+
+    key_hex: str
+    broadcasting: bool
+
+
 class ModeRequest(BaseModel):
     value: Literal["on", "off"]
 
@@ -405,7 +416,8 @@ def session_of(request: Request) -> Session:
 Authed = Annotated[Session, Depends(session_of)]
 
 
-def create_app(device: Device, store: HistoryStore, auth: Auth) -> FastAPI:
+def create_app(device: Device, store: HistoryStore, auth: Auth,
+               instant_readout_key_changed: Callable[[bytes], None] | None = None) -> FastAPI:
     """The API and web app for ``device`` (a :class:`~smallbms.service.device.Device`).
 
     ``store`` needs ``code_log`` and ``series`` (see :class:`HistoryStore`); ``auth`` holds the
@@ -580,6 +592,26 @@ def create_app(device: Device, store: HistoryStore, auth: Auth) -> FastAPI:
     def reset_defaults(session: Authed) -> OkResponse:
         """Restore the battery monitor settings to their defaults (not the PIN, history or SoC)."""
         return run(ResetDefaults())
+
+    @app.get("/api/instant-readout", response_model=InstantReadoutKey, tags=["read"])
+    def instant_readout_key(session: Authed) -> InstantReadoutKey:
+        """The device's Instant Readout key (made on first use), for decoders and apps."""
+        from smallbms.integrations.instant_readout import ensure_key
+
+        return InstantReadoutKey(key_hex=ensure_key(store).hex(),
+                                 broadcasting=instant_readout_key_changed is not None)
+
+    @app.post("/api/actions/regenerate_instant_readout_key", response_model=InstantReadoutKey,
+              tags=["actions"])
+    def regenerate_instant_readout_key(session: Authed) -> InstantReadoutKey:
+        """Make a new Instant Readout key; every decoder then needs the new one."""
+        from smallbms.integrations.instant_readout import regenerate_key
+
+        key = regenerate_key(store)
+        if instant_readout_key_changed is not None:
+            instant_readout_key_changed(key)
+        return InstantReadoutKey(key_hex=key.hex(),
+                                 broadcasting=instant_readout_key_changed is not None)
 
     @app.post("/api/actions/reset_history", response_model=OkResponse, tags=["actions"])
     def reset_history(session: Authed) -> OkResponse:

@@ -112,6 +112,21 @@ def _services(cfg: RunConfig, device: Device, store: Any) -> list[tuple[str, _Se
     return out
 
 
+def _key_hook(services: list[tuple[str, _Service]]) -> Callable[[bytes], None] | None:
+    """Where a regenerated Instant Readout key goes: the running broadcaster, if any."""
+    from smallbms.integrations.instant_readout import InstantReadout, InstantReadoutService
+
+    found = [svc for _, svc in services if isinstance(svc, InstantReadoutService)]
+    if not found:
+        return None
+    ir = found[0]
+
+    def use(key: bytes) -> None:
+        ir.readout = InstantReadout(key)
+
+    return use
+
+
 def serve(cfg: RunConfig, echo: Callable[[str], None]) -> None:
     """Run until interrupted: device loop, store writer, integrations and the HTTP server."""
     import uvicorn
@@ -130,10 +145,10 @@ def serve(cfg: RunConfig, echo: Callable[[str], None]) -> None:
         device = build_device(cfg, scenario, store.load_state(), store, code_log, adapters)
         pin = ensure_pin(store)
         auth = Auth(store)
-        app = create_app(device, store, auth)
+        services = _services(cfg, device, store)
+        app = create_app(device, store, auth, _key_hook(services))
         device.start()
         device.wait_ready()
-        services = _services(cfg, device, store)
         for _, svc in services:
             svc.start()
         # after a short warm-up, move the start-up heap out of the collector's reach: a full
