@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import textwrap
@@ -282,6 +283,10 @@ def _print_rich(path: Path, design: SystemDesign, findings: Sequence[Finding]) -
 
 # --- the running device --------------------------------------------------------------------------
 
+#: ``smallbms run --log-level`` choices. Nothing the service logs at any level carries a secret
+#: (PIN, PIN hash, session or CSRF token, Instant Readout key): tests/reliability/test_security.py
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
 
 @main.command()
 @click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
@@ -295,11 +300,16 @@ def _print_rich(path: Path, design: SystemDesign, findings: Sequence[Finding]) -
 @click.option("--tick", "tick_s", type=float, default=None, help="Control period, s (0.1-10).")
 @click.option("--speed", type=float, default=None,
               help="Simulated seconds per real second for the twin (default 1).")
+@click.option("--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False), default="info",
+              show_default=True, help="How much the service logs to standard error.")
 def run(config_file: Path | None, scenario: Path | None, port: int | None, host: str | None,
-        data_dir: Path | None, tick_s: float | None, speed: float | None) -> None:
+        data_dir: Path | None, tick_s: float | None, speed: float | None, log_level: str) -> None:
     """Run the BMS: the twin bank in real time, the web pages and API, SQLite state."""
     from smallbms.service.config import ConfigError, load_config
     from smallbms.service.main import serve
+
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     try:
         cfg = load_config(config_file, {

@@ -102,6 +102,36 @@ def test_wrong_pins_are_slowed_exponentially_then_locked_out(setup) -> None:
     assert auth.retry_after_s("evil") == 0
 
 
+def test_guessing_from_many_addresses_slows_every_client_down(setup) -> None:
+    """Per-client slowing alone would give an attacker 10 fast tries per address."""
+    auth, pin, clock, _ = setup
+    wrong = "000000" if pin != "000000" else "111111"
+    for k in range(A.DEVICE_SLOWDOWN_AFTER):  # one wrong PIN each from many addresses
+        with pytest.raises(AuthError) as e:
+            auth.login(wrong, f"10.0.{k // 250}.{k % 250}")
+        assert e.value.retry_after_s == A.FIRST_DELAY_S  # only the guessing client waits
+    assert auth.retry_after_s("owner") == 0
+    with pytest.raises(AuthError) as e:  # one more: now everybody waits
+        auth.login(wrong, "10.9.9.9")
+    assert e.value.retry_after_s == A.FIRST_DELAY_S
+    assert auth.retry_after_s("owner") == A.FIRST_DELAY_S
+    with pytest.raises(AuthError) as e:
+        auth.login(pin, "owner")
+    assert e.value.status == 429 and "on this device" in e.value.message
+    waits = []
+    for k in range(12):  # the device-wide wait doubles up to the cap, from new addresses too
+        clock.t += auth.retry_after_s(f"new-{k}")
+        with pytest.raises(AuthError) as e:
+            auth.login(wrong, f"new-{k}")
+        waits.append(e.value.retry_after_s)
+    assert waits[:4] == [2, 4, 8, 16] and max(waits) == A.MAX_DELAY_S
+    # never a lockout: the owner gets in after the wait, and that ends the device-wide slowing
+    clock.t += auth.retry_after_s("owner")
+    assert auth.login(pin, "owner")
+    assert auth.retry_after_s("somebody-else") == 0
+    assert A.device_delay_after_failures(10_000) == A.MAX_DELAY_S
+
+
 def test_delay_is_capped_at_five_minutes() -> None:
     assert A.delay_after_failures(0) == 0
     assert A.delay_after_failures(1) == 1

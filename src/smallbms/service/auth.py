@@ -35,6 +35,11 @@ MAX_DELAY_S = 300.0  # (P) the longest wait between two attempts
 LOCKOUT_AFTER_FAILURES = 10  # (P) consecutive wrong PINs that lock the client out
 LOCKOUT_S = 15 * 60.0  # (P) how long a lockout lasts
 MAX_TRACKED_CLIENTS = 10_000  # (P) bound on the failure table (idle entries are dropped first)
+#: (P) wrong PINs from all clients together, since the last successful login, after which every
+#: client is slowed down as well: one who guesses from many addresses gets no more tries than
+#: one who guesses from one. It slows (doubling from FIRST_DELAY_S up to MAX_DELAY_S) and never
+#: locks out, so the owner can always still log in.
+DEVICE_SLOWDOWN_AFTER = 20
 
 # scrypt cost: n = 2**14, r = 8 needs 16 MiB and ~50 ms per check; stored with each hash so it
 # can be raised later without invalidating existing PINs.
@@ -163,6 +168,14 @@ class _Failures:
     blocked_until: float = 0.0
 
 
+def device_delay_after_failures(count: int) -> float:
+    """Seconds every client must wait after ``count`` wrong PINs device-wide (0 for few)."""
+    over = count - DEVICE_SLOWDOWN_AFTER
+    if over <= 0:
+        return 0.0
+    return float(min(MAX_DELAY_S, FIRST_DELAY_S * 2 ** min(over - 1, 30)))
+
+
 def delay_after_failures(count: int) -> float:
     """Seconds a client must wait after ``count`` consecutive wrong PINs (0 for none)."""
     if count <= 0:
@@ -184,6 +197,7 @@ class Auth:
         self.session_ttl_s = session_ttl_s
         self._sessions: dict[str, Session] = {}
         self._failures: dict[str, _Failures] = {}
+        self._device = _Failures()  # every client's wrong PINs together
         self._lock = threading.Lock()
 
     # --- the PIN ------------------------------------------------------------------------------
@@ -211,15 +225,18 @@ class Auth:
         self.store.set_secret(PIN_SECRET_NAME, hash_pin(new))
         with self._lock:
             self._failures.pop(client_id, None)
+            self._device = _Failures()
             self._sessions = {t: s for t, s in self._sessions.items() if t == keep_token}
 
     # --- sessions -----------------------------------------------------------------------------
 
     def retry_after_s(self, client_id: str) -> float:
         """Seconds until ``client_id`` may try a PIN again (0 = now)."""
+        now = self.clock()
         with self._lock:
             f = self._failures.get(client_id)
-            return 0.0 if f is None else max(0.0, f.blocked_until - self.clock())
+            own = 0.0 if f is None else f.blocked_until - now
+            return max(0.0, own, self._device.blocked_until - now)
 
     def _check_not_blocked(self, client_id: str) -> None:
         wait = self.retry_after_s(client_id)
@@ -227,8 +244,11 @@ class Auth:
             with self._lock:
                 f = self._failures.get(client_id)
                 locked = f is not None and f.count >= LOCKOUT_AFTER_FAILURES
+                own = f is not None and f.blocked_until > self.clock()
             what = (f"Too many wrong PINs: locked out, try again in {wait:.0f} s" if locked
-                    else f"Wrong PIN entered; wait {wait:.0f} s before trying again")
+                    else f"Wrong PIN entered; wait {wait:.0f} s before trying again" if own
+                    else f"Many wrong PINs were entered on this device; wait {wait:.0f} s before "
+                         "trying again")
             raise AuthError(what, status=429, retry_after_s=wait)
 
     def _fail(self, client_id: str, message: str) -> AuthError:
@@ -241,6 +261,10 @@ class Auth:
             delay = delay_after_failures(f.count)
             f.blocked_until = now + delay
             count = f.count
+            self._device.count += 1
+            device_delay = device_delay_after_failures(self._device.count)
+            self._device.blocked_until = now + device_delay
+        delay = max(delay, device_delay)
         if count >= LOCKOUT_AFTER_FAILURES:
             message += f"; {count} wrong PINs in a row: locked out for {delay / 60:.0f} min"
         else:
@@ -256,6 +280,7 @@ class Auth:
         token = secrets.token_urlsafe(32)
         with self._lock:
             self._failures.pop(client_id, None)
+            self._device = _Failures()
             self._sessions = {t: s for t, s in self._sessions.items() if s.expires_at > now}
             self._sessions[token] = Session(token, secrets.token_urlsafe(32), client_id,
                                             now + self.session_ttl_s)
