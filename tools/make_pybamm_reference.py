@@ -129,7 +129,7 @@ def experiment_steps(pybamm: Any) -> list[Any]:
 
 def run() -> np.ndarray[Any, np.dtype[np.float64]]:
     """Solve and return rows (t_s, current_a, voltage_v, soc_pct), + = charging."""
-    import pybamm  # type: ignore[import-untyped]
+    import pybamm
 
     model = pybamm.equivalent_circuit.Thevenin()
     sim = pybamm.Simulation(
