@@ -118,12 +118,12 @@ def test_guessing_from_many_addresses_slows_every_client_down(setup) -> None:
     with pytest.raises(AuthError) as e:
         auth.login(pin, "owner")
     assert e.value.status == 429 and "on this device" in e.value.message
-    waits = []
+    waits: list[float] = []
     for k in range(12):  # the device-wide wait doubles up to the cap, from new addresses too
         clock.t += auth.retry_after_s(f"new-{k}")
         with pytest.raises(AuthError) as e:
             auth.login(wrong, f"new-{k}")
-        waits.append(e.value.retry_after_s)
+        waits.append(e.value.retry_after_s or 0.0)
     assert waits[:4] == [2, 4, 8, 16] and max(waits) == A.MAX_DELAY_S
     # never a lockout: the owner gets in after the wait, and that ends the device-wide slowing
     clock.t += auth.retry_after_s("owner")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, fields
-from typing import Any
+from typing import Any, TypeGuard
 
 from smallbms.bank import BankTopology
 from smallbms.catalog import CATALOGUE
@@ -63,12 +63,30 @@ def persistent_to_dict(p: Persistent) -> dict[str, Any]:
     }
 
 
+def _shown(v: Any, limit: int = 60) -> str:
+    """A value for an error message, shortened (a damaged field can hold anything)."""
+    if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > 200:
+        return "a very large integer"
+    text = repr(v)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _finite(v: Any) -> TypeGuard[int | float]:
+    """A finite number a float can hold (not a boolean)."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return False
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
 def _num(d: dict[str, Any], key: str, where: str, none_ok: bool = False) -> float | None:
     v = d.get(key)
     if v is None and none_ok:
         return None
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-        raise PersistError(f"{where}.{key}: expected a finite number, got {v!r}")
+    if not _finite(v):
+        raise PersistError(f"{where}.{key}: expected a finite number, got {_shown(v)}")
     return float(v)
 
 
@@ -84,7 +102,7 @@ def _monitor(d: Any) -> MonitorState:
     for key in ("soc_known", "battery_added_since_sync"):
         v = d.get(key)
         if not isinstance(v, bool):
-            raise PersistError(f"monitor.{key}: expected true or false, got {v!r}")
+            raise PersistError(f"monitor.{key}: expected true or false, got {_shown(v)}")
         setattr(m, key, v)
     return m
 
@@ -97,7 +115,8 @@ def _history(d: Any) -> History:
         if f.name == "last_errors":
             errs = d.get("last_errors", [])
             if not isinstance(errs, list) or not all(
-                isinstance(e, list) and len(e) == 2 and isinstance(e[0], str) for e in errs
+                isinstance(e, list) and len(e) == 2 and isinstance(e[0], str)
+                and _finite(e[1]) for e in errs
             ):
                 raise PersistError("history.last_errors: expected a list of [code, time]")
             h.last_errors = [(str(c), float(t)) for c, t in errs]
@@ -105,13 +124,12 @@ def _history(d: Any) -> History:
         v = d.get(f.name, getattr(h, f.name))
         if f.name in ("synchronisations", "cycles"):
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise PersistError(f"history.{f.name}: expected a count, got {v!r}")
+                raise PersistError(f"history.{f.name}: expected a count, got {_shown(v)}")
         elif f.name.startswith("fell_below"):
             if not isinstance(v, bool):
-                raise PersistError(f"history.{f.name}: expected true or false, got {v!r}")
-        elif v is not None and (isinstance(v, bool) or not isinstance(v, int | float)
-                                or not math.isfinite(v)):
-            raise PersistError(f"history.{f.name}: expected a number or null, got {v!r}")
+                raise PersistError(f"history.{f.name}: expected true or false, got {_shown(v)}")
+        elif v is not None and not _finite(v):
+            raise PersistError(f"history.{f.name}: expected a number or null, got {_shown(v)}")
         setattr(h, f.name, v)
     return h
 
@@ -122,8 +140,8 @@ def _bank(d: Any) -> BankTopology | None:
     if not isinstance(d, dict):
         raise PersistError("commissioned: expected a table or null")
     model = d.get("model_id")
-    if model not in CATALOGUE:
-        raise PersistError(f"commissioned.model_id: unknown battery model {model!r}")
+    if not isinstance(model, str) or model not in CATALOGUE:
+        raise PersistError(f"commissioned.model_id: unknown battery model {_shown(model)}")
     serials = d.get("serials")
     if not isinstance(serials, list) or not all(isinstance(s, str) for s in serials):
         raise PersistError("commissioned.serials: expected a list of serial numbers")
@@ -131,7 +149,7 @@ def _bank(d: Any) -> BankTopology | None:
     for key in ("series", "parallel", "cells_per_battery"):
         v = d.get(key)
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise PersistError(f"commissioned.{key}: expected a positive whole number, got {v!r}")
+            raise PersistError(f"commissioned.{key}: expected a positive whole number, got {_shown(v)}")
         ints.append(v)
     return BankTopology(str(model), tuple(serials), ints[0], ints[1], ints[2])
 
@@ -140,8 +158,8 @@ def persistent_from_dict(d: Any, code_log: list[CodeEvent] | None = None) -> Per
     """Rebuild the persistent state, or raise PersistError naming the damaged field."""
     if not isinstance(d, dict):
         raise PersistError("state: expected a table")
-    if d.get("format") != FORMAT_VERSION:
-        raise PersistError(f"format: expected {FORMAT_VERSION}, got {d.get('format')!r}")
+    if type(d.get("format")) is not int or d.get("format") != FORMAT_VERSION:
+        raise PersistError(f"format: expected {FORMAT_VERSION}, got {_shown(d.get('format'))}")
     settings = d.get("settings")
     if not isinstance(settings, dict):
         raise PersistError("settings: expected a table")
@@ -151,10 +169,10 @@ def persistent_from_dict(d: Any, code_log: list[CodeEvent] | None = None) -> Per
         raise PersistError(f"settings.{e.name}: {e.reason}") from None
     mode = d.get("mode")
     if mode not in ("on", "off"):
-        raise PersistError(f"mode: expected 'on' or 'off', got {mode!r}")
+        raise PersistError(f"mode: expected 'on' or 'off', got {_shown(mode)}")
     wireless = d.get("wireless_enabled")
     if not isinstance(wireless, bool):
-        raise PersistError(f"wireless_enabled: expected true or false, got {wireless!r}")
+        raise PersistError(f"wireless_enabled: expected true or false, got {_shown(wireless)}")
     return Persistent(
         settings=s, mode=mode, wireless_enabled=wireless, monitor=_monitor(d.get("monitor")),
         history=_history(d.get("history")), commissioned=_bank(d.get("commissioned")),

@@ -94,7 +94,12 @@ def _check_value(name: str, value: Any) -> float:
         raise SettingError(name, "no such setting; known: " + ", ".join(SPECS_BY_NAME))
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise SettingError(name, f"must be a number, got {value!r}")
-    v = float(value)
+    try:
+        v = float(value)
+    except OverflowError:  # an integer no float can hold (JSON and TOML allow them)
+        digits = int(int(value).bit_length() * math.log10(2)) + 1
+        raise SettingError(name, f"a whole number of about {digits} digits is out of range "
+                                 f"{spec.minimum:g}..{spec.maximum:g} {spec.unit}") from None
     if not math.isfinite(v):
         raise SettingError(name, f"must be a finite number, got {value!r}")
     if not spec.minimum <= v <= spec.maximum:

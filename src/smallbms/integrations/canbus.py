@@ -113,14 +113,21 @@ def _num(x: Any) -> float | None:
     """A finite number from the snapshot, or None (missing, null, NaN, not a number)."""
     if isinstance(x, bool) or not isinstance(x, int | float):
         return None
-    return float(x) if math.isfinite(x) else None
+    try:
+        v = float(x)
+    except OverflowError:  # an integer no float can hold: not a measurement
+        return None
+    return v if math.isfinite(v) else None
 
 
 def _scaled(x: float | None, scale: float, lo: int, hi: int) -> int:
     """``x / scale`` rounded and clamped into a field's range; an unknown value is 0."""
     if x is None:
         return 0
-    return max(lo, min(hi, round(x / scale)))
+    q = x / scale
+    if not math.isfinite(q):  # a finite value past the float range once scaled
+        return hi if q > 0 else lo
+    return max(lo, min(hi, round(q)))
 
 
 def _u16(x: float | None, scale: float) -> int:
@@ -399,7 +406,8 @@ class CanConfig:
                                       f"10000-1000000, got {value!r}")
             elif key == "period_s":
                 if (isinstance(value, bool) or not isinstance(value, int | float)
-                        or not math.isfinite(value) or not 0.1 <= value <= 10.0):
+                        or (isinstance(value, float) and not math.isfinite(value))
+                        or not 0.1 <= value <= 10.0):
                     raise ConfigError(f"{where}: can.period_s: must be a number 0.1-10 s, "
                                       f"got {value!r}")
                 value = float(value)

@@ -163,11 +163,17 @@ class BmsValues:
 
 def _scaled(x: float | None, scale: float, lo: int, hi: int, na: int) -> int:
     """``round(x * scale)`` clamped to lo..hi, or ``na`` for None/NaN."""
-    if x is None or math.isnan(x):
+    if x is None:
         return na
-    if math.isinf(x):
-        return hi if x > 0 else lo
-    return max(lo, min(hi, round(x * scale)))
+    try:
+        y = float(x) * scale
+    except OverflowError:  # an integer no float can hold
+        y = math.inf if x > 0 else -math.inf
+    if math.isnan(y):
+        return na
+    if math.isinf(y):  # infinite, or finite but past the float range once scaled
+        return hi if y > 0 else lo
+    return max(lo, min(hi, round(y)))
 
 
 def encode_bms_record(values: BmsValues) -> bytes:
@@ -266,7 +272,10 @@ def io_status(allowed_to_charge: bool | None, allowed_to_discharge: bool | None,
 def _num(x: Any) -> float | None:
     if x is None or isinstance(x, bool) or not isinstance(x, int | float):
         return None
-    return float(x)
+    try:
+        return float(x)
+    except OverflowError:  # an integer no float can hold: as far out as a float goes
+        return math.inf if x > 0 else -math.inf
 
 
 def values_from_status(status: Mapping[str, Any],
@@ -492,8 +501,8 @@ class InstantReadoutConfig:
                 out[k] = v
             elif k == "interval_s":
                 lo, hi = INTERVAL_RANGE_S
-                if (isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v)
-                        or not lo <= v <= hi):
+                if (isinstance(v, bool) or not isinstance(v, int | float)
+                        or (isinstance(v, float) and not math.isfinite(v)) or not lo <= v <= hi):
                     raise ValueError(f"{where}: instant_readout.interval_s: must be a number "
                                      f"{lo:g}..{hi:g} s, got {v!r}")
                 out[k] = float(v)

@@ -134,7 +134,7 @@ class MqttConfig:
                 out[key] = value
             elif key in _RANGES:
                 if (isinstance(value, bool) or not isinstance(value, int | float)
-                        or not math.isfinite(value)):
+                        or (isinstance(value, float) and not math.isfinite(value))):
                     raise fail(key, f"must be a number, got {value!r}")
                 lo_f, hi_f = _RANGES[key]
                 if not lo_f <= value <= hi_f:

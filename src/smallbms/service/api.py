@@ -36,6 +36,7 @@ from typing import Annotated, Any, Literal, Protocol
 from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
@@ -240,12 +241,35 @@ class SettingProblem(BaseModel):
     message: str
 
 
-class SettingsRefused(BaseModel):
-    detail: list[SettingProblem]
+class FieldProblem(BaseModel):
+    """One way a request does not fit the schema: where (``body.value``, ``query.limit``...)
+    and what is wrong."""
+
+    field: str
+    message: str
 
 
 class ErrorResponse(BaseModel):
     detail: str
+
+
+class ValidationRefused(BaseModel):
+    """A request that does not fit the schema (422): one entry per problem."""
+
+    detail: list[FieldProblem]
+
+
+class RequestRefused(BaseModel):
+    """A 422 that is either a schema problem (a list, as ValidationRefused) or a refusal of
+    well-formed values (one sentence)."""
+
+    detail: str | list[FieldProblem]
+
+
+class SettingsRefused(BaseModel):
+    """A refused settings change (422): the setting at fault, or the request's schema problems."""
+
+    detail: list[SettingProblem | FieldProblem]
 
 
 class LoginRequest(BaseModel):
@@ -278,14 +302,16 @@ class WirelessRequest(BaseModel):
     value: Literal["on", "off"]
 
 
+# Body numbers are strict (a number, not `true` or "55"): lax parsing took `true` for 1 %.
 class SetSocRequest(BaseModel):
-    value_pct: float = Field(ge=0.0, le=100.0, validation_alias=AliasChoices("value_pct", "value"),
+    value_pct: float = Field(ge=0.0, le=100.0, strict=True,
+                             validation_alias=AliasChoices("value_pct", "value"),
                              description="the new state of charge, % (also accepted as `value`)")
 
 
 class FirmwareUpdateRequest(BaseModel):
     result: Literal["success", "fail"] = "success"
-    duration_s: float = Field(default=DEFAULT_FIRMWARE_UPDATE_S, ge=0.0, le=3600.0,
+    duration_s: float = Field(default=DEFAULT_FIRMWARE_UPDATE_S, ge=0.0, le=3600.0, strict=True,
                               description="how long the simulated update takes, device seconds")
 
 
@@ -310,6 +336,33 @@ class SeriesResponse(BaseModel):
     points: list[dict[str, float | None]] = Field(
         description="oldest first; each point has wall_s (Unix time, s), n (samples merged), "
                     "and for each field f: f (mean), f_min and f_max")
+
+
+# --- documented error responses -----------------------------------------------------------
+
+#: Every API operation may answer these (login included: a wrong PIN is a 401).
+COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "no session, or a wrong PIN at login"},
+    403: {"model": ErrorResponse,
+          "description": "wireless access is disabled or the BMS has no power (SPEC 13), or a "
+                         "cookie-authenticated change lacks its CSRF token"},
+    503: {"model": ErrorResponse, "description": "the BMS is starting (no status yet)"},
+}
+#: Operations that take parameters or a body.
+INVALID_RESPONSES: dict[int | str, dict[str, Any]] = {
+    422: {"model": ValidationRefused,
+          "description": "the request does not fit the schema; each problem names its field"},
+}
+#: Operations that take a JSON body: one that cannot be read at all is a 400.
+BODY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **INVALID_RESPONSES,
+    400: {"model": ErrorResponse, "description": "the body cannot be parsed (not UTF-8 JSON)"},
+}
+#: Operations that send a command to the device.
+COMMAND_RESPONSES: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorResponse, "description": "the device refused the command (its reason)"},
+    504: {"model": ErrorResponse, "description": "the device did not answer in time"},
+}
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -420,6 +473,28 @@ def session_of(request: Request) -> Session:
 Authed = Annotated[Session, Depends(session_of)]
 
 
+def _openapi_with_security(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document, with the two ways to authenticate declared on every operation but
+    login (FastAPI cannot see them: :func:`session_of` reads the header and cookie itself)."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                         routes=app.routes)
+    schema.setdefault("components", {})["securitySchemes"] = {
+        "bearer": {"type": "http", "scheme": "bearer",
+                   "description": "the token from POST /api/login"},
+        "session_cookie": {"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE,
+                           "description": f"set by POST /api/login; changes also need the "
+                                          f"{CSRF_HEADER} header"},
+    }
+    for path, operations in schema.get("paths", {}).items():
+        for method, operation in operations.items():
+            if (method, path) != ("post", "/api/login"):
+                operation["security"] = [{"bearer": []}, {"session_cookie": []}]
+    app.openapi_schema = schema
+    return schema
+
+
 def create_app(device: Device, store: HistoryStore, auth: Auth,
                instant_readout_key_changed: Callable[[bytes], None] | None = None) -> FastAPI:
     """The API and web app for ``device`` (a :class:`~smallbms.service.device.Device`).
@@ -433,7 +508,9 @@ def create_app(device: Device, store: HistoryStore, auth: Auth,
         description="Status, battery, history and settings of a software smallBMS NG. "
                     "Log in with the device PIN at POST /api/login; see docs/api.md.",
         docs_url=None, redoc_url=None,  # the Swagger page needs a CDN; the schema is enough
+        responses=COMMON_RESPONSES,
     )
+    app.openapi = lambda: _openapi_with_security(app)  # type: ignore[method-assign]
     app.add_middleware(SecurityHeaders)
     app.state.device = device
     app.state.auth = auth
@@ -478,8 +555,9 @@ def create_app(device: Device, store: HistoryStore, auth: Auth,
     # --- login --------------------------------------------------------------------------------
 
     @app.post("/api/login", response_model=LoginResponse, tags=["auth"],
-              responses={401: {"model": ErrorResponse}, 403: {"model": ErrorResponse},
-                         429: {"model": ErrorResponse}})
+              responses={**BODY_RESPONSES,
+                         429: {"model": ErrorResponse,
+                               "description": "too many wrong PINs: wait (Retry-After)"}})
     def login(body: LoginRequest, request: Request, response: Response) -> LoginResponse:
         """Check the PIN and open a session (token in the body and as an HttpOnly cookie)."""
         check_wireless(device)
@@ -527,7 +605,7 @@ def create_app(device: Device, store: HistoryStore, auth: Auth,
                 "max_temperature_c": st["max_temperature_c"], "batteries": s["batteries"]}
 
     @app.get("/api/batteries/{index}", response_model=BatteryInfo, tags=["read"],
-             responses={404: {"model": ErrorResponse}})
+             responses={**INVALID_RESPONSES, 404: {"model": ErrorResponse}})
     def get_battery(index: int, session: Authed) -> dict[str, Any]:
         """One battery: serial, capacity, firmware, temperature, voltage, current, cells."""
         bats: list[dict[str, Any]] = snap()["batteries"]
@@ -548,7 +626,8 @@ def create_app(device: Device, store: HistoryStore, auth: Auth,
         return st
 
     @app.put("/api/settings", response_model=SettingsResponse, tags=["settings"],
-             responses={422: {"model": SettingsRefused}})
+             responses={**BODY_RESPONSES, 422: {"model": SettingsRefused},
+                        504: COMMAND_RESPONSES[504]})
     def put_settings(
         session: Authed,
         values: Annotated[dict[str, Any], Body(examples=[{"discharge_floor_pct": 15}])],
@@ -566,15 +645,24 @@ def create_app(device: Device, store: HistoryStore, auth: Auth,
                 name = next(iter(changes))
                 return JSONResponse({"detail": [{"setting": name,
                                                  "message": "these values cannot be applied"}]}, 422)
-            done: list[tuple[str, float]] = []
-            for name, value in order:
-                res = device.command(ChangeSetting(name, value))
-                if not res.accepted:  # changed meanwhile by another client: undo ours
-                    for n, _ in reversed(done):
-                        device.command(ChangeSetting(n, getattr(current, n)))
-                    msg = res.message.partition(": ")[2] or res.message
-                    return JSONResponse({"detail": [{"setting": name, "message": msg}]}, 422)
-                done.append((name, value))
+            # all in the same tick, so the state saved after it holds all of them or (after a
+            # crash before that save) none: never a mix
+            cmds = [ChangeSetting(name, value) for name, value in order]
+            try:
+                results = device.commands(cmds) if cmds else []
+            except TimeoutError:
+                raise HTTPException(504, "the device did not answer in time") from None
+            refused = [(c, r) for c, r in zip(cmds, results, strict=True) if not r.accepted]
+            if refused:  # changed meanwhile by another client: undo ours
+                undo = [ChangeSetting(c.name, getattr(current, c.name))
+                        for c, r in zip(cmds, results, strict=True) if r.accepted]
+                if undo:
+                    device.commands(undo[::-1])
+                cmd, res = next(((c, r) for c, r in refused if r.message != "not applied"),
+                                refused[0])
+                msg = res.message.partition(": ")[2] or res.message
+                return JSONResponse({"detail": [{"setting": cmd.name, "message": msg}]}, 422)
+            done = order
         # the snapshot shows the new values from the tick after the last command
         out = dict(snap()["settings"])
         out["values"] = replace(current, **dict(done)).as_dict() if done else current.as_dict()
@@ -582,17 +670,20 @@ def create_app(device: Device, store: HistoryStore, auth: Auth,
 
     # --- actions ------------------------------------------------------------------------------
 
-    @app.post("/api/actions/sync_soc", response_model=OkResponse, tags=["actions"])
+    @app.post("/api/actions/sync_soc", response_model=OkResponse, tags=["actions"],
+              responses=COMMAND_RESPONSES)
     def sync_soc(session: Authed) -> OkResponse:
         """Synchronise the state of charge to 100 % now."""
         return run(SyncSoc())
 
-    @app.post("/api/actions/set_soc", response_model=OkResponse, tags=["actions"])
+    @app.post("/api/actions/set_soc", response_model=OkResponse, tags=["actions"],
+              responses={**BODY_RESPONSES, **COMMAND_RESPONSES})
     def set_soc(session: Authed, body: SetSocRequest) -> OkResponse:
         """Set the state of charge by hand."""
         return run(SetSoc(body.value_pct))
 
-    @app.post("/api/actions/reset_defaults", response_model=OkResponse, tags=["actions"])
+    @app.post("/api/actions/reset_defaults", response_model=OkResponse, tags=["actions"],
+              responses=COMMAND_RESPONSES)
     def reset_defaults(session: Authed) -> OkResponse:
         """Restore the battery monitor settings to their defaults (not the PIN, history or SoC)."""
         return run(ResetDefaults())
@@ -617,30 +708,38 @@ def create_app(device: Device, store: HistoryStore, auth: Auth,
         return InstantReadoutKey(key_hex=key.hex(),
                                  broadcasting=instant_readout_key_changed is not None)
 
-    @app.post("/api/actions/reset_history", response_model=OkResponse, tags=["actions"])
+    @app.post("/api/actions/reset_history", response_model=OkResponse, tags=["actions"],
+              responses=COMMAND_RESPONSES)
     def reset_history(session: Authed) -> OkResponse:
         """Clear the history counters."""
         return run(ResetHistory())
 
-    @app.post("/api/actions/mode", response_model=OkResponse, tags=["actions"])
+    @app.post("/api/actions/mode", response_model=OkResponse, tags=["actions"],
+              responses={**BODY_RESPONSES, **COMMAND_RESPONSES})
     def set_mode(session: Authed, body: ModeRequest) -> OkResponse:
         """Switch the BMS on or off (off: loads and chargers disconnected)."""
         return run(SetMode(body.value))
 
-    @app.post("/api/actions/accept_bank", response_model=OkResponse, tags=["actions"])
+    @app.post("/api/actions/accept_bank", response_model=OkResponse, tags=["actions"],
+              responses=COMMAND_RESPONSES)
     def accept_bank(session: Authed) -> OkResponse:
         """Accept the batteries found now as the bank (clears E-B05)."""
         return run(AcceptBank())
 
-    @app.post("/api/actions/wireless", response_model=OkResponse, tags=["actions"])
+    @app.post("/api/actions/wireless", response_model=OkResponse, tags=["actions"],
+              responses={**BODY_RESPONSES, **COMMAND_RESPONSES})
     def set_wireless(session: Authed, body: WirelessRequest) -> OkResponse:
         """Enable or disable wireless access (the app connection); after disabling it, it is
         available only for 30 s after each power-up."""
         return run(SetWireless(body.value == "on"))
 
     @app.post("/api/actions/change_pin", response_model=OkResponse, tags=["actions"],
-              responses={401: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
-                         429: {"model": ErrorResponse}})
+              responses={**BODY_RESPONSES,
+                         422: {"model": RequestRefused,
+                               "description": "a malformed request, or a new PIN that is not "
+                                              "6-12 digits"},
+                         429: {"model": ErrorResponse,
+                               "description": "too many wrong PINs: wait (Retry-After)"}})
     def change_pin(session: Authed, body: ChangePinRequest) -> OkResponse:
         """Change the device PIN (6-12 digits); every other session ends."""
         try:
@@ -652,7 +751,7 @@ def create_app(device: Device, store: HistoryStore, auth: Auth,
         return OkResponse(message="PIN changed")
 
     @app.post("/api/actions/firmware_update", response_model=OkResponse, tags=["actions"],
-              responses={409: {"model": ErrorResponse}})
+              responses={**BODY_RESPONSES, **COMMAND_RESPONSES})
     async def firmware_update(
         session: Authed, body: Annotated[FirmwareUpdateRequest | None, Body()] = None,
     ) -> OkResponse:
@@ -675,7 +774,8 @@ def create_app(device: Device, store: HistoryStore, auth: Auth,
 
     # --- stored data --------------------------------------------------------------------------
 
-    @app.get("/api/codes", response_model=list[CodeLogEntry], tags=["read"])
+    @app.get("/api/codes", response_model=list[CodeLogEntry], tags=["read"],
+             responses=INVALID_RESPONSES)
     def get_codes(
         session: Authed,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -694,7 +794,10 @@ def create_app(device: Device, store: HistoryStore, auth: Auth,
             out.append(row)
         return out
 
-    @app.get("/api/series", response_model=SeriesResponse, tags=["read"])
+    @app.get("/api/series", response_model=SeriesResponse, tags=["read"],
+             responses={422: {"model": RequestRefused,
+                              "description": "a malformed request, or since after until, or "
+                                             "unknown fields"}})
     def get_series(
         session: Authed,
         since: Annotated[float | None, Query(description="Unix time; default 6 h before until")]
@@ -705,6 +808,9 @@ def create_app(device: Device, store: HistoryStore, auth: Auth,
         = ",".join(DEFAULT_SERIES_FIELDS),
     ) -> dict[str, Any]:
         """Recorded samples between ``since`` and ``until``, thinned to at most ``points``."""
+        for name, value in (("since", since), ("until", until)):
+            if value is not None and not math.isfinite(value):  # "inf", "nan" parse as floats
+                raise HTTPException(422, f"{name} must be a finite Unix time, got {value}")
         until_s = until if until is not None else float(snap().get("wall_s", time.time()))
         since_s = since if since is not None else until_s - 6 * 3600.0
         if since_s > until_s:

@@ -10,6 +10,8 @@ host = "127.0.0.1"
 port = 8080
 data_dir = "~/.local/share/smallbms"
 sample_every_s = 10.0         # time-series sample period (simulated seconds)
+bus_delay_s = 0.0             # twin: simulated seconds after each start before the batteries
+                              # answer on the bus (0: from the first tick)
 ```
 Every key is optional; unknown keys are refused with the file and key named. The integrations
 have tables of their own, validated by their modules: ``[mqtt]`` (integrations/mqtt.py),
@@ -50,6 +52,7 @@ class RunConfig:
     port: int = DEFAULT_PORT
     data_dir: Path | None = None
     sample_every_s: float = 10.0
+    bus_delay_s: float = 0.0
     #: validated integration configs by table name (absent = not configured)
     integrations: tuple[tuple[str, Any], ...] = ()
 
@@ -64,11 +67,14 @@ class RunConfig:
 
 _RANGES: dict[str, tuple[float, float]] = {
     "tick_s": (0.1, 10.0), "speed": (0.01, 10000.0), "sample_every_s": (0.1, 86400.0),
+    "bus_delay_s": (0.0, 86400.0),
 }
 
 
 def _number(where: str, key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    # ints are always finite (and may be too large for math.isfinite): only floats are checked
+    if (isinstance(value, bool) or not isinstance(value, int | float)
+            or (isinstance(value, float) and not math.isfinite(value))):
         raise ConfigError(f"{where}: {key}: must be a number, got {value!r}")
     lo, hi = _RANGES[key]
     if not lo <= value <= hi:
@@ -132,10 +138,16 @@ def load_config(path: Path | None, overrides: dict[str, Any]) -> RunConfig:
     cfg = RunConfig()
     if path is not None:
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            text = path.read_bytes().decode("utf-8")
         except OSError as e:
             raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{path}: not UTF-8 text: {e}") from None
+        try:
+            data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{path}: not valid TOML: {e}") from None
+        except (ValueError, RecursionError) as e:  # an integer too long, nesting too deep
             raise ConfigError(f"{path}: not valid TOML: {e}") from None
         unknown = set(data) - {"run", *INTEGRATION_TABLES}
         if unknown:

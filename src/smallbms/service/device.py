@@ -16,10 +16,10 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from smallbms.core.engine import Core
 from smallbms.core.settings import SettingError, change_setting
@@ -54,6 +54,13 @@ class StateSink(Protocol):
     def append_sample(self, wall_s: float, sample: dict[str, Any]) -> None: ...
 
     def append_codes(self, events: list[dict[str, Any]]) -> None: ...
+
+
+@runtime_checkable
+class DurableSink(Protocol):
+    """A sink that can say when what it was handed is on disk (the store does)."""
+
+    def wait_saved(self, timeout_s: float = ...) -> bool: ...
 
 
 @dataclass
@@ -146,11 +153,14 @@ class Device:
         """Queue a command for the next tick and wait for its result.
 
         Setting changes are checked here first, so a refused change answers at once and the
-        tick never sees it.
+        tick never sees it. With a sink that can tell (:class:`DurableSink`), an accepted
+        command returns only once the state saved after it is committed, so an acknowledged
+        change survives a crash; TimeoutError if that takes longer than ``timeout_s`` (the
+        change is then applied, but not known to be saved).
         """
         return self.commands([cmd], timeout_s)[0]
 
-    def commands(self, cmds: list[Command], timeout_s: float = 10.0) -> list[CommandResult]:
+    def commands(self, cmds: Sequence[Command], timeout_s: float = 10.0) -> list[CommandResult]:
         """Queue several commands for the same tick (in order) and wait for their results."""
         settings = self.core.p.settings
         for cmd in cmds:
@@ -160,9 +170,14 @@ class Device:
                 except SettingError as e:
                     return [CommandResult(c, False, str(e) if c is cmd else "not applied")
                             for c in cmds]
+        deadline = time.monotonic() + timeout_s
         fut: Future[list[CommandResult]] = Future()
         self._commands.put((list(cmds), fut))
-        return fut.result(timeout=timeout_s)
+        results = fut.result(timeout=timeout_s)
+        if (isinstance(self.sink, DurableSink) and any(r.accepted for r in results)
+                and not self.sink.wait_saved(max(0.0, deadline - time.monotonic()))):
+            raise TimeoutError("the command was applied but its state is not saved yet")
+        return results
 
     def client_connected(self, delta: int) -> None:
         """Count live app sessions (the Bluetooth LED is on while there is one)."""
@@ -231,29 +246,37 @@ class Device:
         if self._clients and not reading.app_connected:
             reading = dataclasses.replace(reading, app_connected=True)
         d = self.core.step(reading, sim_t, [c for cmds, _ in batches for c in cmds])
-        if self.obey is not None:
-            self.obey(d, self.core)
-        for adapter in self.io:
-            adapter.apply(d)
-        results = iter(d.command_results)
-        for cmds, fut in batches:
-            fut.set_result([next(results) for _ in cmds])
-        wall_now = self._wall_start + sim_t / self.speed
-        snap = build_snapshot(self.core, d, sim_t, wall_now)
-        self._snapshot = snap
-        self._ready.set()
-        with self._subs_lock:
-            subs = list(self._subs)
-        for sub in subs:
-            sub.put(snap)
-        if self.sink is not None:
-            if d.events:
-                self.sink.append_codes([
-                    {"t_s": e.t_s, "wall_s": self._wall_start + e.t_s / self.speed,
-                     "code": e.code, "state": e.state} for e in d.events])
-            if d.events or d.command_results or sim_t >= self._next_sample:
-                self.sink.save_state(self._persistent())
-            if sim_t >= self._next_sample:
-                self.sink.append_sample(wall_now, snap["status"])
-                self._next_sample = sim_t + self.sample_every_s
+        try:
+            if self.obey is not None:
+                self.obey(d, self.core)
+            for adapter in self.io:
+                adapter.apply(d)
+            wall_now = self._wall_start + sim_t / self.speed
+            snap = build_snapshot(self.core, d, sim_t, wall_now)
+            self._snapshot = snap
+            self._ready.set()
+            with self._subs_lock:
+                subs = list(self._subs)
+            for sub in subs:
+                sub.put(snap)
+            self._hand_off(d, sim_t, wall_now, snap)
+        finally:
+            # answered last: the state holding the commands' effect is already with the sink
+            results = iter(d.command_results)
+            for cmds, fut in batches:
+                fut.set_result([next(results) for _ in cmds])
         return d
+
+    def _hand_off(self, d: Decision, sim_t: float, wall_now: float, snap: dict[str, Any]) -> None:
+        """Give the sink the code events, the state (after events and commands) and samples."""
+        if self.sink is None:
+            return
+        if d.events:
+            self.sink.append_codes([
+                {"t_s": e.t_s, "wall_s": self._wall_start + e.t_s / self.speed,
+                 "code": e.code, "state": e.state} for e in d.events])
+        if d.events or d.command_results or sim_t >= self._next_sample:
+            self.sink.save_state(self._persistent())
+        if sim_t >= self._next_sample:
+            self.sink.append_sample(wall_now, snap["status"])
+            self._next_sample = sim_t + self.sample_every_s

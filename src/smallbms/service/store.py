@@ -20,6 +20,11 @@ Durability
     because WAL frames are appended either way. ``Store(path, synchronous="NORMAL")`` is there
     for benchmarks and for media where fsync is very slow.
 
+    The device acknowledges a command (a settings change, a sync, a history reset) only once
+    the state saved after it is committed: it waits on :meth:`Store.wait_saved`, which costs
+    the command one commit and never delays a tick. So a crash right after an acknowledged
+    change never loses it (tests/reliability/test_crash_service.py kills the service there).
+
 Schema (version :data:`SCHEMA_VERSION`, recorded in ``meta``)
     ``meta(key, value)``                     ``schema_version`` = 1; a newer file is refused.
     ``state(id, saved_wall_s, body)``        persistent core state as JSON; the last
@@ -224,6 +229,9 @@ class Store:
         self._states: deque[tuple[float, dict[str, Any]]] = deque()
         self._codes: list[dict[str, Any]] = []
         self._in_flight = 0
+        #: states handed over so far, and how many of them are known to be committed
+        self._states_queued = 0
+        self._states_committed = 0
         self._closing = False
         self._closed = False
         self._dropped = 0
@@ -331,6 +339,7 @@ class Store:
         with self._cv:
             self._check_open()
             self._states.append((self._wall(), state))
+            self._states_queued += 1
             if len(self._states) > STATES_KEPT:
                 self._states.popleft()
                 self._superseded += 1
@@ -372,6 +381,7 @@ class Store:
                 samples, self._samples = list(self._samples), deque()
                 codes, self._codes = self._codes, []
                 self._in_flight = len(states) + len(samples) + len(codes)
+                batch_states = self._states_queued  # this batch holds the newest of them
             try:
                 counts = self._write(states, samples, codes)
             except Exception as e:  # a full disk, a damaged file: keep the state and the codes
@@ -399,6 +409,7 @@ class Store:
                 self._codes_written += counts[2]
                 self._rejected += counts[3]
                 self._in_flight = 0
+                self._states_committed = batch_states
                 self._cv.notify_all()
 
     def _write(
@@ -503,6 +514,16 @@ class Store:
                     raise self._fail(f"flush timed out after {timeout_s:g} s with {depth} "
                                      f"items still queued{why}")
                 self._cv.wait(min(left, 0.5))
+
+    def wait_saved(self, timeout_s: float = 10.0) -> bool:
+        """Wait until the newest state queued before this call is committed; False on timeout.
+
+        Older queued states may have been superseded rather than written: the newest one holds
+        everything they held. Samples and codes queued meanwhile are not waited for.
+        """
+        with self._cv:
+            target = self._states_queued
+            return self._cv.wait_for(lambda: self._states_committed >= target, timeout_s)
 
     def close(self) -> None:
         """Write what is queued, stop the writer, checkpoint the WAL and close the file."""
