@@ -31,6 +31,8 @@ from tools.reliability_part import PARTS, read_part
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "reliability"
 PAGE = ROOT / "docs" / "reliability.md"
+#: the findings across parts, kept by hand beside the results and placed after the summary
+FINDINGS = "findings.md"
 
 #: part -> (program, full-size arguments, quick arguments)
 PROGRAMS: dict[str, tuple[str, list[str], list[str]]] = {
@@ -73,9 +75,41 @@ def run_part(part: str, quick: bool, out: Path) -> tuple[bool, float]:
     return fresh, took
 
 
+#: the figures the summary table shows for each part (dotted paths into ``figures``)
+HEADLINES: dict[str, tuple[str, ...]] = {
+    "faults": ("simulated_days", "faults_injected", "ticks_checked", "violations"),
+    "crashes": ("cycles", "acknowledged_settings_lost", "corrupt_stores",
+                "restarts_outputs_not_floating_first", "max_samples_lost"),
+    "fuzz": ("parser_inputs", "parser_failures", "api_cases", "api_failures",
+             "bugs_found_and_fixed"),
+    "load": ("clients_planned", "load.missed", "load.tick_latency_ms.p99",
+             "load.requests_served"),
+    "soak": ("wall_minutes", "bank_days", "missed", "memory.rss_growth_pct",
+             "memory.rss_slope_mb_per_h"),
+    "security": ("tests_passed", "tests_run", "tries_per_day_device_wide"),
+}
+
+
+def _lookup(figures: dict[str, Any], path: str) -> Any:
+    value: Any = figures
+    for key in path.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
 def _figure_line(doc: dict[str, Any], limit: int = 4) -> str:
-    items = [f"{k.replace('_', ' ')} {v}" for k, v in doc["figures"].items()
-             if isinstance(v, int | float | str) and not isinstance(v, bool)][:limit]
+    keys = HEADLINES.get(doc["part"])
+    if keys is None:
+        keys = tuple(k for k, v in doc["figures"].items()
+                     if isinstance(v, int | float | str) and not isinstance(v, bool))[:limit]
+    items = []
+    for key in keys:
+        v = _lookup(doc["figures"], key)
+        if v is not None:
+            shown = f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v)
+            items.append(f"{key.replace('.', ' ').replace('_', ' ')} {shown}")
     return "; ".join(items)
 
 
@@ -98,6 +132,9 @@ def render(results: Path, page: Path, not_run: list[str]) -> bool:
         lines.append(f"| [{d['title']}](#{_anchor(d['title'])}) | {met}{stale} | "
                      f"{d['started_utc']}, {d['duration_s']:.0f} s | {_figure_line(d)} |")
     lines.append("")
+    findings = results / FINDINGS
+    if findings.exists():  # written by hand: what the campaign found and what was done
+        lines += [findings.read_text().rstrip(), ""]
     for part in PARTS:
         d = docs.get(part)
         if d is None:
