@@ -26,6 +26,18 @@ One sub-step of ``dt`` at constant bank current ``I``:
    balancing decisions for the next step (bleed a cell above the start voltage and above its
    battery's mean by the margin); damage latch when a cell is below the damage voltage.
 
+Stiff split. Step 2 holds each string's OCV at its start-of-step value, i.e. it integrates the
+exchange of charge between strings explicitly. A string whose cells' OCV rises by
+``k_p = sum(dOCV/dSoC / capacity)`` per ampere-second relaxes towards the others with rate at
+most ``lambda = max_p k_p / R_p``; the explicit step is unstable once ``dt * lambda > 2``. On the
+plateau and for the usual sub-steps ``dt * lambda`` is far below 1, but at the knees (up to
+200 V per unit SoC in the collapse region below 0 %) a 10 s sub-step reaches 20 and more, and
+the split swings with growing amplitude. So a sub-step (of a bank with parallel strings) whose
+``dt * lambda`` exceeds ``SPLIT_STIFFNESS_LIMIT`` is taken in micro-steps of at most
+``SPLIT_STIFFNESS_MICRO`` each, re-checked after every micro-step; below the limit the
+arithmetic is exactly the single step above. A cell held at a SoC clamp and driven further into
+it has a fixed OCV and does not count.
+
 Resistances: ``R0 = r0_ref * g(soc) * arr(T)``, ``R1 = r1_ref * g(soc) * arr(T)``, with the SoC
 factor ``g = 1 + k (2 soc - 1)^2`` and the Arrhenius factor ``arr``; ``tau1 = R1 C1`` is constant,
 so ``C1 = tau1 / R1`` and ``a`` is one number per sub-step.
@@ -49,6 +61,14 @@ BoolArray = NDArray[np.bool_]
 #: Columns of the extremes array returned per system.
 EXT_MIN_CELL_V, EXT_MAX_CELL_V, EXT_MIN_BANK_V, EXT_MAX_BANK_V, EXT_MIN_T_C, EXT_MAX_T_C = range(6)
 N_EXTREMES = 6
+
+#: Stiffness ``dt * lambda`` of the parallel split beyond which one explicit sub-step would be
+#: unstable (see the module docstring, "Stiff split"): such a sub-step is redone in micro-steps.
+SPLIT_STIFFNESS_LIMIT = 2.0
+#: Stiffness of each of those micro-steps, at most: well inside the stable, non-oscillating range.
+SPLIT_STIFFNESS_MICRO = 0.5
+#: Bound on the micro-steps of one sub-step (only a pathological parameter set gets near it).
+SPLIT_MAX_MICRO_STEPS = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,12 +157,18 @@ class AdvanceFn(Protocol):
 
 def ocv_lookup(k: KernelConstants, soc: FloatArray) -> FloatArray:
     """Linear lookup of the OCV table (V) at SoC fraction ``soc`` (vectorised)."""
+    return _ocv_and_step(k, soc)[0]
+
+
+def _ocv_and_step(k: KernelConstants, soc: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """OCV (V) at ``soc`` and the OCV rise over the grid step it lies in (V)."""
     table = k.ocv_table_v
     x = (soc - k.soc_min) * k.soc_inv_step
     idx = np.clip(x.astype(np.int64), 0, len(table) - 2)
     frac = x - idx
     lo = table[idx]
-    return lo + frac * (table[idx + 1] - lo)
+    step = table[idx + 1] - lo
+    return lo + frac * step, step
 
 
 def soc_factor(k: KernelConstants, soc: FloatArray) -> FloatArray:
@@ -189,18 +215,64 @@ def solve_parallel(
     return v, (v[:, None] - e_v) * g
 
 
+def split_stiffness(
+    state: KernelState, topo: Topology, k: KernelConstants
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """OCV stiffness of each string, ``[systems, parallel]`` each: (free, at the lower SoC
+    clamp, at the upper SoC clamp).
+
+    The sum over a string's cells of ``dOCV/dSoC * inv_capacity`` per OCV grid step (V per
+    A s per grid step), split by where the cell's SoC sits: a clamped cell's OCV does not move
+    while it is driven further into its clamp.
+    """
+    w = _ocv_and_step(k, state.soc)[1] * state.inv_capacity_as
+    at_lo = state.soc <= k.soc_clamp_min
+    at_hi = ~at_lo & (state.soc >= k.soc_clamp_max)
+    free = ~(at_lo | at_hi)
+    shape = (state.soc.shape[0], topo.parallel, topo.series * topo.cells)
+    return (
+        np.where(free, w, 0.0).reshape(shape).sum(axis=2),
+        np.where(at_lo, w, 0.0).reshape(shape).sum(axis=2),
+        np.where(at_hi, w, 0.0).reshape(shape).sum(axis=2),
+    )
+
+
+def split_lambda(
+    k: KernelConstants, dt_s: float, i_p: FloatArray, r_p: FloatArray,
+    stiff: tuple[FloatArray, FloatArray, FloatArray],
+) -> FloatArray:
+    """Stiffness ``dt * lambda`` of the split per system for a step of ``dt_s`` with string
+    currents ``i_p`` and resistances ``r_p`` (:func:`string_thevenin`)."""
+    k_free, k_lo, k_hi = stiff
+    kk = k_free + np.where(i_p > 0.0, k_lo, 0.0) + np.where(i_p < 0.0, k_hi, 0.0)
+    out: FloatArray = (kk / r_p).max(axis=1) * (dt_s * k.soc_inv_step)
+    return out
+
+
+def micro_steps(
+    k: KernelConstants, dt_s: float, i_p: FloatArray, r_p: FloatArray,
+    stiff: tuple[FloatArray, FloatArray, FloatArray],
+) -> NDArray[np.int64]:
+    """Micro-steps a sub-step of ``dt_s`` starts with, per system (1 = an ordinary step)."""
+    lam = split_lambda(k, dt_s, i_p, r_p, stiff)
+    n = np.ones(lam.shape, dtype=np.int64)
+    over = lam > SPLIT_STIFFNESS_LIMIT
+    n[over] = np.ceil(lam[over] / SPLIT_STIFFNESS_MICRO).astype(np.int64)
+    return n
+
+
 # ------------------------------------------------------------------------------------------------
 # NumPy implementation
 
 
 def _numpy_substep(
     state: KernelState, topo: Topology, k: KernelConstants, dt_s: float,
-    bank_current_a: FloatArray, decay: FloatArray,
-) -> None:
+    i_p: FloatArray, decay: FloatArray,
+) -> FloatArray:
+    """One sub-step with the split ``i_p``; returns the cells' OCV grid-step rise (V) at the
+    new SoC (for :func:`split_stiffness`)."""
     sys_n = state.soc.shape[0]
     a = math.exp(-dt_s / k.tau1_s)
-    e_p, r_p = string_thevenin(state, topo, k, dt_s)
-    _, i_p = solve_parallel(e_p, r_p, bank_current_a)
     state.string_current_a[:] = i_p
     per_string = topo.series * topo.cells
     i_cell = np.repeat(i_p, per_string, axis=1) - state.bleed_a
@@ -211,7 +283,7 @@ def _numpy_substep(
     v1 = a * state.v1_v + (1.0 - a) * r1 * i_cell
     soc = state.soc + i_cell * dt_s * state.inv_capacity_as - state.self_discharge_per_s * dt_s
     np.clip(soc, k.soc_clamp_min, k.soc_clamp_max, out=soc)
-    ocv = ocv_lookup(k, soc)
+    ocv, ocv_step = _ocv_and_step(k, soc)
     g_new = soc_factor(k, soc)
     cell_v = ocv + v1 + state.r0_ref_ohm * g_new * arr_cell * i_cell
     heat_cell = (r0 * i_cell + v1) * i_cell + state.bleed_a * state.bleed_a * k.bleed_resistance_ohm
@@ -230,6 +302,7 @@ def _numpy_substep(
     _numpy_balance_and_damage(state, topo, k)
     string_v = cell_v.reshape(sys_n, topo.parallel, per_string).sum(axis=2)
     state.terminal_v[:] = string_v.mean(axis=1)
+    return ocv_step
 
 
 def _numpy_balance_and_damage(state: KernelState, topo: Topology, k: KernelConstants) -> None:
@@ -273,9 +346,72 @@ def advance_numpy(
     Extremes accumulate into ``state.extremes`` (reset them with :func:`reset_extremes`).
     """
     decay = thermal_decay(state, dt_s)
+    ocv_step = _ocv_and_step(k, state.soc)[1] if topo.parallel > 1 else None
     for _ in range(n_sub):
-        _numpy_substep(state, topo, k, dt_s, bank_current_a, decay)
+        e_p, r_p = string_thevenin(state, topo, k, dt_s)
+        _, i_p = solve_parallel(e_p, r_p, bank_current_a)
+        if ocv_step is not None and _may_be_stiff(state, topo, k, dt_s, r_p, ocv_step):
+            lam = split_lambda(k, dt_s, i_p, r_p, split_stiffness(state, topo, k))
+            stiff = lam > SPLIT_STIFFNESS_LIMIT
+            if stiff.any():
+                calm = np.flatnonzero(~stiff)
+                if calm.size:
+                    sub = _take(state, calm)
+                    _numpy_substep(sub, topo, k, dt_s, i_p[calm], decay[calm])
+                    _update_extremes(sub)
+                    for f in KernelState.__slots__:
+                        getattr(state, f)[calm] = getattr(sub, f)
+                for s in np.flatnonzero(stiff):
+                    _numpy_micro_steps(
+                        _take(state, slice(s, s + 1)), topo, k, dt_s, bank_current_a[s : s + 1]
+                    )
+                ocv_step = _ocv_and_step(k, state.soc)[1]
+                continue
+        new_step = _numpy_substep(state, topo, k, dt_s, i_p, decay)
         _update_extremes(state)
+        if ocv_step is not None:
+            ocv_step = new_step
+
+
+def _may_be_stiff(
+    state: KernelState, topo: Topology, k: KernelConstants, dt_s: float, r_p: FloatArray,
+    ocv_step: FloatArray,
+) -> bool:
+    """Cheap upper bound of :func:`split_lambda` (every cell counted) above the limit?"""
+    w = (ocv_step * state.inv_capacity_as).reshape(r_p.shape[0], topo.parallel, -1).sum(axis=2)
+    return bool(((w / r_p).max(axis=1) * (dt_s * k.soc_inv_step) > SPLIT_STIFFNESS_LIMIT).any())
+
+
+def _take(state: KernelState, systems: NDArray[np.intp] | slice) -> KernelState:
+    """The state of some systems: a copy for an index array, a view for a slice."""
+    return KernelState(**{f: getattr(state, f)[systems] for f in KernelState.__slots__})
+
+
+def _numpy_micro_steps(
+    state: KernelState, topo: Topology, k: KernelConstants, dt_s: float,
+    bank_current_a: FloatArray,
+) -> None:
+    """One sub-step of one system whose split is stiff, in micro-steps (as the Numba kernel)."""
+    h = dt_s
+    left = 1
+    done = 0
+    decay = thermal_decay(state, h)
+    while left > 0:
+        e_p, r_p = string_thevenin(state, topo, k, h)
+        _, i_p = solve_parallel(e_p, r_p, bank_current_a)
+        lam = float(split_lambda(k, h, i_p, r_p, split_stiffness(state, topo, k))[0])
+        if lam > SPLIT_STIFFNESS_LIMIT:
+            n_new = min(math.ceil(left * lam / SPLIT_STIFFNESS_MICRO),
+                        SPLIT_MAX_MICRO_STEPS - done)
+            if n_new > left:
+                h = h * left / n_new
+                left = n_new
+                decay = thermal_decay(state, h)
+                continue
+        _numpy_substep(state, topo, k, h, i_p, decay)
+        _update_extremes(state)
+        left -= 1
+        done += 1
 
 
 # ------------------------------------------------------------------------------------------------
@@ -306,88 +442,155 @@ def _system_kernel(
     n_b = n_par * n_ser
     per_string = n_ser * n_cell
     n_tab = table.shape[0]
-    e_p = np.empty(n_par)
-    r_p = np.empty(n_par)
-    decay = np.empty(n_b)
+    work = np.zeros(5 * n_par + 2 * n_b)  # one allocation per call
+    e_p = work[:n_par]
+    r_p = work[n_par : 2 * n_par]
+    # OCV stiffness of each string (see split_stiffness), kept current by the cell loop below
+    k_free = work[2 * n_par : 3 * n_par]
+    k_lo = work[3 * n_par : 4 * n_par]
+    k_hi = work[4 * n_par : 5 * n_par]
+    decay = work[5 * n_par : 5 * n_par + n_b]
+    decay_h = work[5 * n_par + n_b :]
     for b in range(n_b):
         decay[b] = math.exp(-dt * g_th[s, b] / c_th[s, b])
     amb = ambient[s]
-    for _step in range(n_sub):
-        # 1. string Thevenin sources for the end of this step
-        g_sum = 0.0
-        eg_sum = 0.0
+    if n_par > 1:
         for p in range(n_par):
-            e = 0.0
-            r = 0.0
             for j in range(p * per_string, (p + 1) * per_string):
-                sc = gfac[s, j] * arr[s, j // n_cell]
-                r_eff = (r0_ref[s, j] + one_a * r1_ref[s, j]) * sc
-                e += ocv[s, j] + a * v1[s, j] - r_eff * bleed[s, j]
-                r += r_eff
-            e_p[p] = e
-            r_p[p] = r
-            g_sum += 1.0 / r
-            eg_sum += e / r
-        # 2. parallel split
-        v_bank = (i_bank + eg_sum) / g_sum
-        term = 0.0
-        for p in range(n_par):
-            i_p = (v_bank - e_p[p]) / r_p[p]
-            i_string[s, p] = i_p
-            for bs in range(n_ser):
-                b = p * n_ser + bs
-                arr_b = arr[s, b]
-                heat = 0.0
-                v_sum = 0.0
-                # 3. cells
-                for j in range(b * n_cell, (b + 1) * n_cell):
-                    i_c = i_p - bleed[s, j]
-                    sc = gfac[s, j] * arr_b
-                    r0 = r0_ref[s, j] * sc
-                    r1 = r1_ref[s, j] * sc
-                    v1n = a * v1[s, j] + one_a * r1 * i_c
-                    so = soc[s, j] + i_c * dt * inv_q[s, j] - sd[s, j] * dt
-                    so = min(max(so, clamp_lo), clamp_hi)
-                    x = (so - soc_min) * inv_step
-                    ix = int(x)
-                    ix = min(max(ix, 0), n_tab - 2)
-                    lo = table[ix]
-                    o = lo + (x - ix) * (table[ix + 1] - lo)
-                    d = 2.0 * min(max(so, 0.0), 1.0) - 1.0
-                    gn = 1.0 + k_soc * d * d
-                    vc = o + v1n + r0_ref[s, j] * gn * arr_b * i_c
-                    ib = bleed[s, j]
-                    heat += (r0 * i_c + v1n) * i_c + ib * ib * r_bleed
-                    soc[s, j] = so
-                    v1[s, j] = v1n
-                    ocv[s, j] = o
-                    gfac[s, j] = gn
-                    cell_v[s, j] = vc
-                    v_sum += vc
-                # 4. battery: thermal, Arrhenius, balancing, damage
-                t = temp[s, b]
-                de = decay[b]
-                t = amb + (t - amb) * de + heat / g_th[s, b] * (1.0 - de)
-                temp[s, b] = t
-                arr[s, b] = math.exp(ea_r * (1.0 / (t + 273.15) - 1.0 / t_ref))
-                mean = v_sum / n_cell
-                for j in range(b * n_cell, (b + 1) * n_cell):
-                    vc = cell_v[s, j]
-                    if vc > bal_v and vc - mean > bal_dv:
-                        bleed[s, j] = vc / r_bleed
-                    else:
-                        bleed[s, j] = 0.0
-                    if vc < damage_v:
-                        damaged[s, b] = True
-                    ext[s, 0] = min(ext[s, 0], vc)
-                    ext[s, 1] = max(ext[s, 1], vc)
-                ext[s, 4] = min(ext[s, 4], t)
-                ext[s, 5] = max(ext[s, 5], t)
-                term += v_sum
-        term /= n_par
-        v_term[s] = term
-        ext[s, 2] = min(ext[s, 2], term)
-        ext[s, 3] = max(ext[s, 3], term)
+                so = soc[s, j]
+                ix = int((so - soc_min) * inv_step)
+                ix = min(max(ix, 0), n_tab - 2)
+                w = (table[ix + 1] - table[ix]) * inv_q[s, j]
+                if so <= clamp_lo:
+                    k_lo[p] += w
+                elif so >= clamp_hi:
+                    k_hi[p] += w
+                else:
+                    k_free[p] += w
+    for _step in range(n_sub):
+        h = dt
+        a_h = a
+        one_a_h = one_a
+        dec = decay
+        left = 1  # steps of h still to take in this sub-step
+        done = 0
+        while left > 0:
+            # 1. string Thevenin sources for the end of this step
+            g_sum = 0.0
+            eg_sum = 0.0
+            for p in range(n_par):
+                e = 0.0
+                r = 0.0
+                for j in range(p * per_string, (p + 1) * per_string):
+                    sc = gfac[s, j] * arr[s, j // n_cell]
+                    r_eff = (r0_ref[s, j] + one_a_h * r1_ref[s, j]) * sc
+                    e += ocv[s, j] + a_h * v1[s, j] - r_eff * bleed[s, j]
+                    r += r_eff
+                e_p[p] = e
+                r_p[p] = r
+                g_sum += 1.0 / r
+                eg_sum += e / r
+            # 2. parallel split
+            v_bank = (i_bank + eg_sum) / g_sum
+            if n_par > 1:
+                # too stiff for one explicit step of h: take the rest in shorter steps
+                lam = 0.0
+                for p in range(n_par):
+                    i_p = (v_bank - e_p[p]) / r_p[p]
+                    kk = k_free[p]
+                    if i_p > 0.0:
+                        kk += k_lo[p]
+                    elif i_p < 0.0:
+                        kk += k_hi[p]
+                    lam = max(lam, kk / r_p[p])
+                lam *= h * inv_step
+                if lam > SPLIT_STIFFNESS_LIMIT:
+                    n_new = min(math.ceil(left * lam / SPLIT_STIFFNESS_MICRO),
+                                SPLIT_MAX_MICRO_STEPS - done)
+                    if n_new > left:
+                        h = h * left / n_new
+                        left = n_new
+                        a_h = math.exp(-h / tau1)
+                        one_a_h = 1.0 - a_h
+                        for b in range(n_b):
+                            decay_h[b] = math.exp(-h * g_th[s, b] / c_th[s, b])
+                        dec = decay_h
+                        continue
+            term = 0.0
+            for p in range(n_par):
+                i_p = (v_bank - e_p[p]) / r_p[p]
+                i_string[s, p] = i_p
+                kf = 0.0
+                kl = 0.0
+                kh = 0.0
+                for bs in range(n_ser):
+                    b = p * n_ser + bs
+                    arr_b = arr[s, b]
+                    heat = 0.0
+                    v_sum = 0.0
+                    # 3. cells
+                    for j in range(b * n_cell, (b + 1) * n_cell):
+                        i_c = i_p - bleed[s, j]
+                        sc = gfac[s, j] * arr_b
+                        r0 = r0_ref[s, j] * sc
+                        r1 = r1_ref[s, j] * sc
+                        v1n = a_h * v1[s, j] + one_a_h * r1 * i_c
+                        so = soc[s, j] + i_c * h * inv_q[s, j] - sd[s, j] * h
+                        so = min(max(so, clamp_lo), clamp_hi)
+                        x = (so - soc_min) * inv_step
+                        ix = int(x)
+                        ix = min(max(ix, 0), n_tab - 2)
+                        lo = table[ix]
+                        dv = table[ix + 1] - lo
+                        o = lo + (x - ix) * dv
+                        if n_par > 1:
+                            w = dv * inv_q[s, j]
+                            if so <= clamp_lo:
+                                kl += w
+                            elif so >= clamp_hi:
+                                kh += w
+                            else:
+                                kf += w
+                        d = 2.0 * min(max(so, 0.0), 1.0) - 1.0
+                        gn = 1.0 + k_soc * d * d
+                        vc = o + v1n + r0_ref[s, j] * gn * arr_b * i_c
+                        ib = bleed[s, j]
+                        heat += (r0 * i_c + v1n) * i_c + ib * ib * r_bleed
+                        soc[s, j] = so
+                        v1[s, j] = v1n
+                        ocv[s, j] = o
+                        gfac[s, j] = gn
+                        cell_v[s, j] = vc
+                        v_sum += vc
+                    # 4. battery: thermal, Arrhenius, balancing, damage
+                    t = temp[s, b]
+                    de = dec[b]
+                    t = amb + (t - amb) * de + heat / g_th[s, b] * (1.0 - de)
+                    temp[s, b] = t
+                    arr[s, b] = math.exp(ea_r * (1.0 / (t + 273.15) - 1.0 / t_ref))
+                    mean = v_sum / n_cell
+                    for j in range(b * n_cell, (b + 1) * n_cell):
+                        vc = cell_v[s, j]
+                        if vc > bal_v and vc - mean > bal_dv:
+                            bleed[s, j] = vc / r_bleed
+                        else:
+                            bleed[s, j] = 0.0
+                        if vc < damage_v:
+                            damaged[s, b] = True
+                        ext[s, 0] = min(ext[s, 0], vc)
+                        ext[s, 1] = max(ext[s, 1], vc)
+                    ext[s, 4] = min(ext[s, 4], t)
+                    ext[s, 5] = max(ext[s, 5], t)
+                    term += v_sum
+                k_free[p] = kf
+                k_lo[p] = kl
+                k_hi[p] = kh
+            term /= n_par
+            v_term[s] = term
+            ext[s, 2] = min(ext[s, 2], term)
+            ext[s, 3] = max(ext[s, 3], term)
+            left -= 1
+            done += 1
 
 
 def _all_systems(
