@@ -1,6 +1,6 @@
 """Run the reliability and security campaign and write docs/reliability.md.
 
-    python tools/reliability.py                 # every part, full size (about 2 hours)
+    python tools/reliability.py                 # every part, full size (about 90 minutes)
     python tools/reliability.py --only faults,crashes
     python tools/reliability.py --quick         # every part, small (a few minutes; a smoke run)
     python tools/reliability.py --render        # only rebuild the page from the stored results
