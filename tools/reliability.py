@@ -38,7 +38,7 @@ FINDINGS = "findings.md"
 PROGRAMS: dict[str, tuple[str, list[str], list[str]]] = {
     "faults": ("tools/reliability_faults.py", [], ["--quick"]),
     "crashes": ("tools/reliability_crash.py", ["--cycles", "100"], ["--cycles", "5"]),
-    "fuzz": ("tools/reliability_fuzz.py", [], ["--quick"]),
+    "fuzz": ("tools/reliability_fuzz.py", ["--examples", "2000"], ["--examples", "50"]),
     "load": ("bench/service_load.py", ["--clients", "200", "--seconds", "60", "--tick", "0.1"],
              ["--clients", "200", "--seconds", "10", "--tick", "0.1"]),
     "soak": ("bench/service_soak.py", ["--minutes", "60"], ["--minutes", "2"]),
