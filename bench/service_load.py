@@ -105,18 +105,27 @@ class RequestTimer:
             return
         t0 = time.perf_counter()
         status = 0
+        counted = False
+
+        def count() -> None:
+            nonlocal counted
+            if not counted:
+                counted = True
+                self.durations_s.append(time.perf_counter() - t0)
+                self.statuses[status] = self.statuses.get(status, 0) + 1
 
         async def send_status(message: MutableMapping[str, Any]) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                count()  # before the last byte leaves: a client never holds an uncounted answer
             await send(message)
 
         try:
             await self.app(scope, receive, send_status)
         finally:
-            self.durations_s.append(time.perf_counter() - t0)
-            self.statuses[status] = self.statuses.get(status, 0) + 1
+            count()
 
 
 def schedstat(native_id: int | None) -> tuple[float, float, int] | None:

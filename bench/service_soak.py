@@ -56,6 +56,7 @@ from bench.service_load import (  # noqa: E402
     pct,
     start_server,
 )
+from smallbms.service.store import StoreError  # noqa: E402
 
 # Why these targets: the soak's hour holds 36,000 ticks (ten hours of ticks at the product's
 # 1 s default), 36,000 stored samples (ten days at one per 10 s is 86,400: the same order) and
@@ -72,6 +73,8 @@ THREADS_SLACK = 2
 DEFAULT_SPEED = 240.0
 DEFAULT_TICK_S = 0.1
 TOP_TYPES = 8
+#: how long a probe waits for the store's current batch to be committed and counted
+PROBE_FLUSH_S = 5.0
 
 
 # --- the server process ---------------------------------------------------------------------
@@ -146,6 +149,13 @@ def serve_child(tick_s: float, speed: float, data: Path, out: IO[str]) -> None:
         for line in sys.stdin:
             cmd = line.strip()
             if cmd == "probe":
+                # let the batch being written, if any, be counted: rows the parent has just seen
+                # in the file are then all in samples_written (a timeout is reported, not hidden)
+                try:
+                    store.flush(PROBE_FLUSH_S)
+                    flushed = True
+                except StoreError:
+                    flushed = False
                 st = device.stats
                 lat = st.latencies_s[lat_index:]
                 slow = [(lat_index + i, round(x * 1e3, 1)) for i, x in enumerate(lat) if x > tick_s]
@@ -161,7 +171,8 @@ def serve_child(tick_s: float, speed: float, data: Path, out: IO[str]) -> None:
                     "sqlite_mb": sqlite_used() / 1e6 if sqlite_used is not None else None,
                     "latencies_mb": len(st.latencies_s) * LATENCY_BYTES / 1e6,
                     "malloc_mb": malloc_now() if malloc_now is not None else (None, None),
-                    "store_queue": ss.queue_depth, "samples_written": ss.samples_written,
+                    "store_queue": ss.queue_depth, "store_flushed": flushed,
+                    "samples_written": ss.samples_written,
                     "samples_dropped": ss.samples_dropped, "states_written": ss.states_written,
                     "codes_written": ss.codes_written, "write_errors": ss.write_errors,
                     "sessions": auth.session_count, "streams": len(getattr(device, "_subs", ())),
@@ -418,11 +429,12 @@ def main(argv: list[str] | None = None) -> int:
                     due = t0 + min(k * args.sample_every, duration_s)
                     time.sleep(max(0.0, due - time.monotonic()))
                     t = time.monotonic() - t0
+                    dbf = db_figures(db)  # before the probe: the probe's counters cover these rows
                     pr = child.ask("probe")
                     ps = proc_status(pid)
                     row = {"t_s": round(t, 2), "rss_mb": round(ps["VmRSS"], 2),
                            "hwm_mb": round(ps["VmHWM"], 2), "threads": int(ps["Threads"]),
-                           "fds": len(os.listdir(f"/proc/{pid}/fd")), **db_figures(db),
+                           "fds": len(os.listdir(f"/proc/{pid}/fd")), **dbf,
                            "gc_objects": pr["gc_objects"], "allocated_blocks": pr["allocated_blocks"],
                            "ticks": pr["ticks"], "missed": pr["missed"],
                            "sqlite_mb": opt_round(pr["sqlite_mb"]),
@@ -527,6 +539,7 @@ def main(argv: list[str] | None = None) -> int:
             "tick_p99_ms_worst_interval": finite(max(p99s, default=math.nan)),
             "tick_max_ms": finite(max(maxes, default=math.nan)),
             "samples_written": last["samples_written"], "samples_dropped": last["samples_dropped"],
+            "probes_unflushed": sum(1 for p in probes if not p["store_flushed"]),
             "codes_written": last["codes_written"], "store_write_errors": last["write_errors"],
             "memory": an, "type_growth": tg, "targets": targets,
             "db_mb_at_warmup_end": first_after["db_mb"], "db_mb_at_end": samples[-1]["db_mb"],
