@@ -56,7 +56,6 @@ from bench.service_load import (  # noqa: E402
     pct,
     start_server,
 )
-from smallbms.service.store import StoreError  # noqa: E402
 
 # Why these targets: the soak's hour holds 36,000 ticks (ten hours of ticks at the product's
 # 1 s default), 36,000 stored samples (ten days at one per 10 s is 86,400: the same order) and
@@ -73,8 +72,8 @@ THREADS_SLACK = 2
 DEFAULT_SPEED = 240.0
 DEFAULT_TICK_S = 0.1
 TOP_TYPES = 8
-#: how long a probe waits for the store's current batch to be committed and counted
-PROBE_FLUSH_S = 5.0
+#: how long a probe waits for the rows the parent counted in the file to be in the counters
+PROBE_WAIT_S = 30.0
 
 
 # --- the server process ---------------------------------------------------------------------
@@ -131,8 +130,9 @@ def serve_child(tick_s: float, speed: float, data: Path, out: IO[str]) -> None:
     """The device and API with nothing recorded per request or per tick beyond what the
     product keeps (unlike the load bench's child, whose lists would grow over an hour).
 
-    stdin lines: ``probe`` answers the counters, ``types`` the tracked objects by type,
-    ``quit`` (or end of input) stops everything.
+    stdin lines: ``probe N`` answers the counters once at least N samples are counted as
+    written (N is the row count the parent has just read from the file), ``types`` the
+    tracked objects by type, ``quit`` (or end of input) stops everything.
     """
 
     def say(obj: dict[str, Any]) -> None:
@@ -147,15 +147,15 @@ def serve_child(tick_s: float, speed: float, data: Path, out: IO[str]) -> None:
     lat_index = 0
     try:
         for line in sys.stdin:
-            cmd = line.strip()
+            cmd, _, arg = line.strip().partition(" ")
             if cmd == "probe":
-                # let the batch being written, if any, be counted: rows the parent has just seen
-                # in the file are then all in samples_written (a timeout is reported, not hidden)
-                try:
-                    store.flush(PROBE_FLUSH_S)
-                    flushed = True
-                except StoreError:
-                    flushed = False
+                # a batch the parent has already seen in the file may still be on its way into
+                # the counters (committed, not yet counted): wait for it, report a timeout
+                seen = int(arg or 0)
+                deadline = time.monotonic() + PROBE_WAIT_S
+                while store.stats.samples_written < seen and time.monotonic() < deadline:
+                    time.sleep(0.005)
+                counted = store.stats.samples_written >= seen
                 st = device.stats
                 lat = st.latencies_s[lat_index:]
                 slow = [(lat_index + i, round(x * 1e3, 1)) for i, x in enumerate(lat) if x > tick_s]
@@ -171,7 +171,7 @@ def serve_child(tick_s: float, speed: float, data: Path, out: IO[str]) -> None:
                     "sqlite_mb": sqlite_used() / 1e6 if sqlite_used is not None else None,
                     "latencies_mb": len(st.latencies_s) * LATENCY_BYTES / 1e6,
                     "malloc_mb": malloc_now() if malloc_now is not None else (None, None),
-                    "store_queue": ss.queue_depth, "store_flushed": flushed,
+                    "store_queue": ss.queue_depth, "rows_counted": counted,
                     "samples_written": ss.samples_written,
                     "samples_dropped": ss.samples_dropped, "states_written": ss.states_written,
                     "codes_written": ss.codes_written, "write_errors": ss.write_errors,
@@ -430,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
                     time.sleep(max(0.0, due - time.monotonic()))
                     t = time.monotonic() - t0
                     dbf = db_figures(db)  # before the probe: the probe's counters cover these rows
-                    pr = child.ask("probe")
+                    pr = child.ask(f"probe {dbf['raw_rows']}")
                     ps = proc_status(pid)
                     row = {"t_s": round(t, 2), "rss_mb": round(ps["VmRSS"], 2),
                            "hwm_mb": round(ps["VmHWM"], 2), "threads": int(ps["Threads"]),
@@ -539,7 +539,7 @@ def main(argv: list[str] | None = None) -> int:
             "tick_p99_ms_worst_interval": finite(max(p99s, default=math.nan)),
             "tick_max_ms": finite(max(maxes, default=math.nan)),
             "samples_written": last["samples_written"], "samples_dropped": last["samples_dropped"],
-            "probes_unflushed": sum(1 for p in probes if not p["store_flushed"]),
+            "probes_uncounted": sum(1 for p in probes if not p["rows_counted"]),
             "codes_written": last["codes_written"], "store_write_errors": last["write_errors"],
             "memory": an, "type_growth": tg, "targets": targets,
             "db_mb_at_warmup_end": first_after["db_mb"], "db_mb_at_end": samples[-1]["db_mb"],

@@ -418,13 +418,15 @@ class Activity:
 
 def observe(c: httpx.Client) -> Observation:
     sent = time.monotonic()
+    # history first: the synchronisations it counts then happened no later than the status
+    # read after it, so the pair never claims a synchronisation newer than its time stamp
+    h = c.get("/api/history")
+    if h.status_code != 200:
+        raise AssertionError(f"GET /api/history: {h.status_code} {h.text}")
     r = c.get("/api/status")
     if r.status_code != 200:
         raise AssertionError(f"GET /api/status: {r.status_code} {r.text}")
     s = r.json()
-    h = c.get("/api/history")
-    if h.status_code != 200:
-        raise AssertionError(f"GET /api/history: {h.status_code} {h.text}")
     st = s["status"]
     return Observation(sent, float(s["t_s"]), float(s["wall_s"]), st["consumed_ah"],
                        int(h.json()["synchronisations"]), dict(st["outputs"]),

@@ -60,7 +60,7 @@ def make_device(store: Store | None, *, speed: float = 10.0, tick_s: float = 0.1
 class Rig:
     """Everything one test needs: device, store, auth, app, client and the PIN."""
 
-    def __init__(self, tmp: Path, **device_kw: Any) -> None:
+    def __init__(self, tmp: Path, *, start: bool = True, **device_kw: Any) -> None:
         self.store = Store(tmp / "smallbms.sqlite3")
         pin = ensure_pin(self.store)
         assert pin is not None
@@ -69,7 +69,10 @@ class Rig:
         self.auth = Auth(self.store, clock=self.clock)
         self.device = make_device(self.store, **device_kw)
         self.app = create_app(self.device, self.store, self.auth)
-        self.device.start()
+        if start:
+            self.device.start()
+        else:  # the test drives the ticks itself: one now so there is a snapshot
+            self.device.tick(0.0)
         assert self.device.wait_ready(10)
         self.client = TestClient(self.app)
 
