@@ -7,7 +7,6 @@ browser); the tests skip, saying why, when it is not installed.
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
 import threading
 import time
@@ -20,6 +19,7 @@ import pytest
 
 from smallbms.service.device import Device
 from smallbms.service.store import Store
+from tests.ports import free_port
 from tests.service_api.conftest import FakeClock, make_device
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -29,13 +29,6 @@ CHROMIUM_ARGS = [
 ]
 
 
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -17,14 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.ports import free_port
+
 SMALLBMS = [sys.executable, "-m", "smallbms.cli"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class _Lines:
@@ -84,7 +79,7 @@ def _start(data_dir: Path, port: int) -> tuple[subprocess.Popen[str], str | None
 
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[Running]:
-    port = _free_port()
+    port = free_port()
     proc, pin = _start(tmp_path / "data", port)
     try:
         assert pin is not None, "the first start must print the PIN"
@@ -138,7 +133,7 @@ def test_wrong_pin_is_refused(running: Running) -> None:
 
 def test_pin_is_printed_on_first_start_only_and_settings_survive(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    port = _free_port()
+    port = free_port()
     proc, pin = _start(data, port)
     try:
         assert pin is not None
@@ -148,7 +143,7 @@ def test_pin_is_printed_on_first_start_only_and_settings_survive(tmp_path: Path)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=20)
-    port2 = _free_port()
+    port2 = free_port()
     proc2, pin2 = _start(data, port2)
     try:
         assert pin2 is None  # the PIN is shown once, at the first start

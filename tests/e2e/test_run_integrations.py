@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_run_cli import SMALLBMS, _free_port, _Lines
+from tests.e2e.test_run_cli import SMALLBMS, _Lines
 from tests.integrations.test_mqtt import PASSWORD, USER, Broker, Listener
+from tests.ports import free_port
 
 
 @pytest.fixture
@@ -31,7 +32,7 @@ def test_run_starts_every_configured_integration(tmp_path: Path, broker: Broker)
     cfg = tmp_path / "bms.toml"
     cfg.write_text(f"""
 [run]
-port = {_free_port()}
+port = {free_port()}
 speed = 20
 tick_s = 0.2
 data_dir = "data"

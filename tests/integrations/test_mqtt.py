@@ -36,6 +36,7 @@ from smallbms.service.config import ConfigError
 from smallbms.service.device import Device
 from smallbms.simulate import initial_persistent
 from smallbms.sources.twin import TwinSource
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "system_solar_batteryprotect.toml"
@@ -51,13 +52,6 @@ def wait_until(pred: Callable[[], bool], timeout_s: float = DEADLINE_S, what: st
         if time.monotonic() > end:
             pytest.fail(f"timed out after {timeout_s} s waiting for {what or pred}")
         time.sleep(0.02)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 # --- the broker ---------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ from smallbms.core.settings import (
     change_settings,
     reset_to_defaults,
 )
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,13 +62,6 @@ KNOWN_VALUES: dict[str, frozenset[float]] = {
     s.name: frozenset(SETTING_CHOICES[s.name]) | {s.default} for s in SETTING_SPECS}
 
 # --- the service process ------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class Service:

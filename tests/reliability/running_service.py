@@ -21,15 +21,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from tests.ports import free_port
+
 SMALLBMS = [sys.executable, "-m", "smallbms.cli"]
 START_TIMEOUT_S = 90.0  # numpy/numba imports on a cold, busy 2-core machine
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class RunningService:
