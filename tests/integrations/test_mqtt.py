@@ -417,7 +417,7 @@ def test_state_matches_the_device_and_is_rate_limited(broker: Broker, bridge: Mq
         return (s["mode"], s["powered"], s["allowed_to_charge"], s["allowed_to_discharge"],
                 sorted(s["outputs"].items()), st["active_codes"])
 
-    for (a_at, a), (b_at, b) in itertools.pairwise(sent):
+    for (a_at, a), (b_at, b) in itertools.pairwise(list(sent)):  # the bridge still adds
         if key(a) == key(b):
             assert b_at - a_at >= 0.9 * interval, (b_at - a_at, interval)
 

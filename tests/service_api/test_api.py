@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from smallbms.service.api import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
+from smallbms.service.api import CSRF_COOKIE, CSRF_HEADER, MAX_SERIES_POINTS, SESSION_COOKIE
 
 from .conftest import Rig
 
@@ -200,10 +200,10 @@ def test_code_log_and_series_from_the_store(rig: Rig) -> None:
         pts: list[dict[str, Any]] = r.json()["points"]
         return pts
 
-    # a sample per simulated second at speed 10: well under 2000 in this module's life, so
-    # the raw rows come back as they are; asking for 2 points buckets the same rows
-    assert wait_for(lambda: len(series(2000)) >= 2)
-    pts = series(2000)
+    # a sample per simulated second at speed 10: far fewer than the most points one answer may
+    # hold in this module's life, so the raw rows come back as they are; 2 points buckets them
+    assert wait_for(lambda: len(series(MAX_SERIES_POINTS)) >= 2)
+    pts = series(MAX_SERIES_POINTS)
     assert len(pts) >= 2 and {"wall_s", "soc_pct", "voltage_v", "current_a"} <= set(pts[0])
     assert all(p["n"] == 1 for p in pts)
     thinned = series(2)
