@@ -5,7 +5,7 @@
 
 Each run is one of the manual's system examples (rotating with the seed) with two batteries in
 parallel, ``--days`` long, with every event action of SPEC 17 injected at random times (see
-``src/smallbms/reliability/faults.py``). The invariant checker (``.../invariants.py``) reads the
+``tests/reliability/oracle/faults.py``). The invariant checker (``.../invariants.py``) reads the
 run's JSON Lines events and a ground-truth trace of the twin and reports every moment an output
 was not in its safe state when it had to be. Prints one line per run and the figures at the
 end; ``--json`` writes the part file that ``tools/reliability.py`` renders. With violations,
@@ -26,15 +26,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
-from smallbms.reliability.campaign import (  # noqa: E402
+from tests.reliability.oracle.campaign import (  # noqa: E402
     ACTION_LABELS,
     SYSTEM_EXAMPLES,
     CampaignResult,
     SeedResult,
     run_seed,
 )
-from smallbms.reliability.faults import FAULTS_PER_DAY, REQUIRED_KINDS  # noqa: E402
-from smallbms.reliability.invariants import RULES, SAFE  # noqa: E402
+from tests.reliability.oracle.faults import FAULTS_PER_DAY, REQUIRED_KINDS  # noqa: E402
+from tests.reliability.oracle.invariants import RULES, SAFE  # noqa: E402
+
 from tools.reliability_part import PartTimer  # noqa: E402
 
 DEFAULT_SEEDS = "0-23"
@@ -110,7 +111,7 @@ def markdown(c: CampaignResult, seeds: list[int], days: float, per_day: float,
         f"{c.total('refused')} of the commands (invalid settings, commands while it had no "
         "supply): refusing is correct behaviour.",
         "",
-        "**How it is checked.** `src/smallbms/reliability/invariants.py` is an oracle written "
+        "**How it is checked.** `tests/reliability/oracle/invariants.py` is an oracle written "
         "from SPEC 5-7, independent of the core: it re-states the thresholds and reads only the "
         "public JSON Lines events (`output` and `code` lines) and a ground-truth trace of the "
         "twin recorded at every BMS tick (what each battery reported or that its frames were "
@@ -221,7 +222,7 @@ def markdown(c: CampaignResult, seeds: list[int], days: float, per_day: float,
         "- Only the `ng` profile runs (the three system examples are NG).",
         "",
         "Rerun one run: the scenario file of a run is `SeedResult.scenario_text` "
-        "(`smallbms.reliability.campaign.build_scenario(seed, days).text`); "
+        "(`tests.reliability.oracle.campaign.build_scenario(seed, days).text`); "
         "`smallbms simulate FILE` replays it.",
     ]
     return "\n".join(lines)

@@ -20,7 +20,8 @@ import pytest
 
 from smallbms import scenario as sc
 from smallbms.core import thresholds as th
-from smallbms.reliability.campaign import (
+from smallbms.simulate import make_runner
+from tests.reliability.oracle.campaign import (
     ACTION_LABELS,
     SYSTEM_EXAMPLES,
     action_label,
@@ -28,10 +29,9 @@ from smallbms.reliability.campaign import (
     run_campaign,
     run_seed,
 )
-from smallbms.reliability.faults import DEEP_DISCHARGE, REQUIRED_KINDS
-from smallbms.reliability.toml_out import dumps
-from smallbms.reliability.truth import TruthRecorder
-from smallbms.simulate import make_runner
+from tests.reliability.oracle.faults import DEEP_DISCHARGE, REQUIRED_KINDS
+from tests.reliability.oracle.toml_out import dumps
+from tests.reliability.oracle.truth import TruthRecorder
 
 ROOT = Path(__file__).resolve().parents[2]
 

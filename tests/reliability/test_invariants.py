@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from smallbms.reliability.invariants import CheckConfig, CheckReport, check, remote_on
-from smallbms.reliability.truth import TruthTick
+from tests.reliability.oracle.invariants import CheckConfig, CheckReport, check, remote_on
+from tests.reliability.oracle.truth import TruthTick
 
 CFG = CheckConfig(step_s=1.0, cells_in_series=4)
 LOAD, CHARGE, PRE = "load_disconnect", "charge_disconnect", "pre_alarm"

@@ -32,7 +32,7 @@ import can
 
 from smallbms import __version__
 from smallbms.catalog import END_OF_DISCHARGE_CELL_V, BatteryModel, UnknownBatteryModel, get_model
-from smallbms.service.config import ConfigError
+from smallbms.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -43,7 +43,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from smallbms import __version__
 from smallbms.core.types import Command, ResetDefaults, ResetHistory, SetMode, SyncSoc
-from smallbms.service.config import ConfigError
+from smallbms.errors import ConfigError
 from smallbms.service.device import Device
 
 log = logging.getLogger(__name__)

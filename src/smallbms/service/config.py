@@ -29,12 +29,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from smallbms.errors import ConfigError
+
 DEFAULT_PORT = 8080
 DEFAULT_HOST = "127.0.0.1"
-
-
-class ConfigError(ValueError):
-    """A configuration problem; the message names the file and key."""
 
 
 def default_data_dir() -> Path:

@@ -5,7 +5,7 @@ silent), independent of :mod:`smallbms.core`: it re-states the thresholds below 
 the core's latch or threshold code. It reads two things:
 
 - the public JSON Lines event log (``output`` and ``code`` lines): what the BMS decided;
-- a ground-truth trace (:class:`~smallbms.reliability.truth.TruthTick`, one per BMS tick):
+- a ground-truth trace (:class:`~tests.reliability.oracle.truth.TruthTick`, one per BMS tick):
   what the twin really did (cell and temperature values each battery reported, which batteries'
   frames arrived, supply, remote terminal, output fault, commands, the BMS's SoC and settings).
 
@@ -77,7 +77,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from smallbms.reliability.truth import BatteryValues, TruthTick
+from tests.reliability.oracle.truth import BatteryValues, TruthTick
 
 # --- numbers re-stated from SPEC 6 / docs/choices.md (not imported from the core) ---------------
 OVERVOLTAGE_TRIP_V = 3.75

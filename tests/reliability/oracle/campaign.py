@@ -4,7 +4,7 @@ checked by the invariant checker against a ground-truth trace.
 Run ``i`` uses seed ``i`` and the system example ``SYSTEM_EXAMPLES[i % 3]`` with its bank
 doubled to two batteries in parallel (so a battery can be removed and put back, and one
 battery's bus can fail while the other still reports), for the given number of days, with the
-schedule of :func:`~smallbms.reliability.faults.fault_schedule`. The scenario is written out as
+schedule of :func:`~tests.reliability.oracle.faults.fault_schedule`. The scenario is written out as
 TOML and read back with the scenario parser, so it is a valid scenario file and can be run again
 with ``smallbms simulate`` (:attr:`SeedResult.scenario_text`).
 """
@@ -21,14 +21,15 @@ from pathlib import Path
 
 from smallbms import scenario as sc
 from smallbms.catalog import get_model
-from smallbms.reliability.faults import (
+from smallbms.simulate import make_runner
+from tests.reliability.oracle.faults import (
     FAULTS_PER_DAY,
     Fault,
     component_tables,
     event_tables,
     fault_schedule,
 )
-from smallbms.reliability.invariants import (
+from tests.reliability.oracle.invariants import (
     RULES,
     CheckConfig,
     CheckReport,
@@ -37,9 +38,8 @@ from smallbms.reliability.invariants import (
     check,
     parse_lines,
 )
-from smallbms.reliability.toml_out import dumps
-from smallbms.reliability.truth import PhysicsRange, TruthRecorder
-from smallbms.simulate import make_runner
+from tests.reliability.oracle.toml_out import dumps
+from tests.reliability.oracle.truth import PhysicsRange, TruthRecorder
 
 SYSTEM_EXAMPLES = (
     "system_solar_batteryprotect.toml",
@@ -111,7 +111,7 @@ def build_scenario(seed: int, days: float, examples_dir: Path | None = None,
                             scale=series * model.nominal_voltage_v / 12.8)
     doc["component"] = list(doc.get("component", [])) + component_tables(faults)
     doc["event"] = list(doc.get("event", [])) + event_tables(faults)
-    text = (f"# Fault campaign run (src/smallbms/reliability): {example}, {days:g} days,\n"
+    text = (f"# Fault campaign run (tests/reliability/oracle): {example}, {days:g} days,\n"
             f"# {CAMPAIGN_PARALLEL} batteries in parallel, {len(faults)} random faults.\n"
             + dumps(doc))
     scenario = sc.parse_scenario(text, source=f"fault-campaign-seed-{seed}.toml")

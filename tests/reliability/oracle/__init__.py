@@ -1,4 +1,5 @@
-"""Reliability campaign: fault schedules for the twin, a ground-truth recorder and an invariant
+"""Test tooling (no product module imports it). The reliability campaign: fault schedules for
+the twin, a ground-truth recorder and an invariant
 checker that decides from SPEC 5-7 alone whether the outputs ever left the safe state.
 
 - :mod:`.truth`: what the twin really did at every BMS tick (recorded beside a run);
