@@ -305,7 +305,8 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 def run(config_file: Path | None, scenario: Path | None, port: int | None, host: str | None,
         data_dir: Path | None, tick_s: float | None, speed: float | None, log_level: str) -> None:
     """Run the BMS: the twin bank in real time, the web pages and API, SQLite state."""
-    from smallbms.service.config import ConfigError, load_config
+    from smallbms.errors import ConfigError
+    from smallbms.service.config import load_config
     from smallbms.service.main import serve
 
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,

@@ -30,9 +30,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from smallbms.core.engine import Core
 from smallbms.core.types import Decision, SetMode
+from smallbms.errors import ConfigError
 from smallbms.integrations.mqtt import MqttBridge, MqttConfig, state_payload
 from smallbms.scenario import load_scenario
-from smallbms.service.config import ConfigError
 from smallbms.service.device import Device
 from smallbms.simulate import initial_persistent
 from smallbms.sources.twin import TwinSource

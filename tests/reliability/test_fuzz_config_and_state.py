@@ -22,8 +22,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from smallbms.core.persist import PersistError, persistent_from_dict, persistent_to_dict
+from smallbms.errors import ConfigError
 from smallbms.scenario import load_scenario
-from smallbms.service.config import INTEGRATION_TABLES, ConfigError, RunConfig, load_config
+from smallbms.service.config import INTEGRATION_TABLES, RunConfig, load_config
 from smallbms.service.store import Store
 from smallbms.simulate import initial_persistent
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from smallbms.service.config import ConfigError, RunConfig, default_data_dir, load_config
+from smallbms.errors import ConfigError
+from smallbms.service.config import RunConfig, default_data_dir, load_config
 
 
 def test_defaults_without_a_file() -> None:
