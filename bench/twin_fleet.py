@@ -1,5 +1,5 @@
 """Benchmark (d): a fleet of 1,000 single-battery campers (the 3.3.3 design) for 30 days, BMS in
-the loop for every system, physics batched (smallbms.twin.fleet). Target <= 60 s.
+the loop for every system, physics batched (smallbms.sweep.fleet). Target <= 60 s.
 
 Reference measured in the same run: 10 of the systems run one by one through the normal runner
 (smallbms.simulate, quiet stretches skipped), extrapolated to 1,000.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from smallbms import scenario as sc
 from smallbms.simulate import make_runner
-from smallbms.twin.fleet import run_fleet
+from smallbms.sweep.fleet import run_fleet
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "system_phoenix_inverter.toml"
 

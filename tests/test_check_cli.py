@@ -104,11 +104,56 @@ def test_the_manuals_system_examples_pass(tmp_path: Path, example: str) -> None:
     assert SYSTEM_EXAMPLES[example].splitlines()[0].split('"')[1] in r.stdout
 
 
-def test_the_shipped_system_scenario_passes() -> None:
-    r = check(ROOT / "examples" / "system_solar_batteryprotect.toml")
+@pytest.mark.parametrize("example", sorted((ROOT / "examples").glob("system_*.toml")),
+                         ids=lambda p: p.stem)
+def test_the_shipped_system_scenarios_are_fused(example: Path) -> None:
+    """Issue 15 item 12: the manual's own example systems carry their supply fuse ([bms]), so
+    `check` has no fuse warning for them."""
+    r = check(example)
     assert r.exit_code == 0, r.output
-    assert "Warnings (1):" in r.stdout  # the scenario gives no supply fuse
-    assert "[fuse]" in r.stdout
+    assert "[fuse]" not in r.stdout
+    assert load_scenario(example).supply_fuse_a == 1.0
+
+
+def test_an_unfused_design_is_told_what_to_add(tmp_path: Path) -> None:
+    text = SYSTEM_EXAMPLES["solar_battery_protect"].replace("[bms]\nsupply_fuse_a = 1\n", "")
+    r = check(write(tmp_path, "unfused.toml", text))
+    assert r.exit_code == 0, r.output
+    assert "Warnings (1):" in r.stdout and "[fuse]" in r.stdout
+    assert "[bms] table with supply_fuse_a = 1" in " ".join(r.stdout.split())
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "hint"),
+    [
+        ("[bank]\n", "[bank]\nparalel = 2\n", "bank.paralel", "did you mean 'parallel'?"),
+        ("current_a = 20", "curent_a = 5", "component[1].curent_a", "did you mean 'current_a'?"),
+    ],
+    ids=["paralel", "curent_a"],
+)
+def test_a_mistyped_key_is_refused_like_in_simulate(
+    tmp_path: Path, old: str, new: str, key: str, hint: str
+) -> None:
+    """Issue 15 item 3: `check` reads the file with the scenario's model, so a mistyped key
+    exits 2 naming the file, the key and the likely intended key instead of being ignored."""
+    path = write(tmp_path, "typo.toml", SYSTEM_EXAMPLES["solar_battery_protect"].replace(old, new))
+    r = check(path)
+    assert r.exit_code == 2, r.output
+    assert r.stdout == ""
+    first = r.stderr.splitlines()[0]
+    assert first.startswith(f"error: {path}: {key}: unknown key"), first
+    assert hint in first
+
+
+def test_check_refuses_what_simulate_refuses(tmp_path: Path) -> None:
+    text = (ROOT / "examples" / "system_cyrix_combiner.toml").read_text()
+    path = write(tmp_path, "bad.toml", text.replace("current_a = 40", "current_a = true"))
+    r = check(path)
+    assert r.exit_code == 2
+    assert "component[0].current_a: must be a number, got true" in r.stderr
+    sim = CliRunner().invoke(main, ["simulate", str(path)])
+    assert sim.exit_code == 2
+    assert "component[0].current_a: must be a number, got true" in sim.stderr
 
 
 def test_an_uncontrolled_charger_is_an_error_naming_it(tmp_path: Path) -> None:
@@ -163,8 +208,8 @@ def test_unusable_design_exits_2_naming_file_and_key(tmp_path: Path) -> None:
 
 def test_scenario_bms_table_carries_the_supply_fuse(tmp_path: Path) -> None:
     text = (ROOT / "examples" / "system_solar_batteryprotect.toml").read_text()
-    path = write(tmp_path, "fused.toml", text + "\n[bms]\nsupply_fuse_a = 1.0\n")
-    assert load_scenario(path).supply_fuse_a == 1.0
+    path = write(tmp_path, "fused.toml", text.replace("supply_fuse_a = 1", "supply_fuse_a = 5"))
+    assert load_scenario(path).supply_fuse_a == 5.0
     r = check(path)
     assert r.exit_code == 0
-    assert "[fuse]" not in r.stdout and "Warnings" not in r.stdout
+    assert "[fuse] A 5 A fuse on the BMS supply is larger" in " ".join(r.stdout.split())

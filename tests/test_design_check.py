@@ -335,23 +335,76 @@ def test_design_from_toml() -> None:
 
 
 @pytest.mark.parametrize(
-    ("data", "fragment"),
+    ("data", "message"),
     [
-        ({"component": [{"kind": "toaster"}]}, "kind"),
-        ({"component": [{"kind": "dc_load", "controlled_by": "maybe"}]}, "controlled_by"),
-        ({"component": [{"kind": "dc_load", "current_a": "lots"}]}, "current_a"),
-        ({"component": [{"kind": "dc_load", "profile_unit": "kW"}]}, "profile_unit"),
-        ({"component": "x"}, "component"),
-        ({"component": [3]}, "table"),
-        ({"bank": 3}, "tables"),
-        ({"profile": "xl"}, "profile"),
-        ({"bms": {"supply_fuse_a": "1A"}}, "supply_fuse_a"),
-        ({"bank": {"series": 1.5}}, "whole numbers"),
+        ({"component": [{"kind": "toaster"}]}, "component[0].kind: unknown value 'toaster'; one of"),
+        ({"component": [{"kind": "dc_load", "controlled_by": "maybe"}]},
+         "component[0].controlled_by: unknown value 'maybe'; one of 'load_disconnect'"),
+        ({"component": [{"kind": "dc_load", "current_a": "lots"}]},
+         "component[0].current_a: must be a number, got 'lots'"),
+        ({"component": [{"kind": "dc_load", "current_a": True}]},
+         "component[0].current_a: must be a number, got true"),
+        ({"component": [{"kind": "dc_load", "profile_unit": "kW"}]},
+         "component[0].profile_unit: unknown value 'kW' (did you mean 'W'?)"),
+        ({"component": "x"}, "component: must be an array of tables (write [[component]])"),
+        ({"component": [3]}, "component[0]: must be a table (write [[component]]), got 3"),
+        ({"bank": 3}, "bank: must be a table ([bank]), got 3"),
+        ({"profile": "xl"}, "profile: unknown value 'xl'; one of 'ng', 'classic'"),
+        ({"bms": {"supply_fuse_a": "1A"}}, "bms.supply_fuse_a: must be a number, got '1A'"),
+        ({"bank": {"series": 1.5}}, "bank.series: must be a whole number, got 1.5"),
     ],
 )
-def test_bad_design_files_are_refused(data: dict[str, object], fragment: str) -> None:
-    with pytest.raises(DesignError, match=fragment):
+def test_bad_design_files_are_refused(data: dict[str, object], message: str) -> None:
+    with pytest.raises(DesignError) as info:
         SystemDesign.from_mapping(data)
+    assert str(info.value).startswith(message), str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"bank": {"paralel": 2}},
+         "bank.paralel: unknown key 'paralel' (did you mean 'parallel'?) in [bank]; allowed keys: "
+         "battery, series, parallel,"),
+        ({"component": [{"kind": "dc_load", "curent_a": 5}]},
+         "component[0].curent_a: unknown key 'curent_a' (did you mean 'current_a'?) in a dc_load "
+         "component; allowed keys: kind, name, controlled_by, current_a,"),
+        ({"component": [{"kind": "solar", "peak_w": 100, "power_w": 5}]},
+         "component[0].power_w: unknown key 'power_w' (did you mean 'peak_w'?) in a solar"),
+        ({"nmae": "x"}, "nmae: unknown key 'nmae' (did you mean 'name'?) in the top level"),
+        ({"bank": {"battery": "12.8/100", "series": 0}},
+         "bank.series: 0 is out of range: must be between 1 and 100"),
+    ],
+)
+def test_design_keys_are_checked_like_scenario_keys(data: dict[str, object], message: str) -> None:
+    """Issue 15 item 3: a design file is read with the scenario's model, so a mistyped key is
+    refused (with the key path and "did you mean") instead of being silently ignored."""
+    with pytest.raises(DesignError) as info:
+        SystemDesign.from_mapping(data)
+    assert str(info.value).startswith(message), str(info.value)
+
+
+def test_design_files_may_leave_out_run_keys_and_describe_devices() -> None:
+    d = SystemDesign.from_mapping({
+        "component": [
+            {"kind": "inverter", "device": "Phoenix Inverter VE.Direct 12/375", "power_w": 375,
+             "surge_w": 700},
+            {"kind": "ac_charger", "device": "Phoenix Smart Charger IP43", "charge_v": 14.2},
+            {"kind": "dc_load", "profile": [[0, 1], ["6h", 4]], "profile_unit": "A"},
+        ],
+    })
+    assert (d.battery, d.series, d.parallel, d.name, d.supply_fuse_a) == ("12.8/100", 1, 1, "", None)
+    inverter, charger, load = d.components
+    assert (inverter.surge_w, inverter.power_w, inverter.device) == (
+        700.0, 375.0, "Phoenix Inverter VE.Direct 12/375")
+    assert charger.current_a is None and charger.charge_v == 14.2
+    assert load.profile == [[0.0, 1.0], [21600.0, 4.0]] and load.profile_unit == "A"
+
+
+def test_a_missing_fuse_says_what_to_add_to_the_file() -> None:
+    finding = only(check_design(design(supply_fuse_a=None)), "fuse")
+    assert finding.severity == "warning"
+    assert "[bms] table with supply_fuse_a = 1" in finding.message
 
 
 # --- Appendix A ----------------------------------------------------------------------------------

@@ -20,13 +20,14 @@ import numpy as np
 import pytest
 from matplotlib import image as mpimg
 
-from smallbms.core.engine import Status
 from smallbms.core.types import CodeEvent, Decision, Leds
+from smallbms.model.snapshot import Status
 from smallbms.report import MAX_CELL_SNAPSHOTS, DecimatedSeries, Recorder, clock
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-BASE_PLOTS = ("soc.png", "voltage.png", "cells.png", "currents.png", "outputs.png", "codes.png")
+BASE_PLOTS = ("soc.png", "voltage.png", "cells.png", "temperature.png", "currents.png", "outputs.png",
+              "codes.png")
 
 SCRIPT_SCENARIO = """\
 name = "report test: cell runs low"
@@ -175,7 +176,12 @@ def test_script_page_shows_settings_codes_and_history(script_run: Run) -> None:
     assert "Settings that differ from the defaults" in page
     assert "A-B01" in page  # the cell went below 2.80 V
     assert "History at the end" in page
-    assert "Deepest discharge ah" in page
+    # labels, units and precision come from the data dictionary, not from raw key names
+    assert "Deepest discharge ah" not in page and "_ah" not in page
+    row = re.search(r"<td>Deepest discharge</td><td>(-?[0-9.]+) Ah</td>", page)
+    assert row is not None, "the deepest discharge row shows a value with its unit"
+    assert len(row.group(1).split(".")[1]) == 2  # the field's precision: 0.01 Ah
+    assert re.search(r"<td>Charged energy</td><td>[0-9.]+ kWh</td>", page)
     for code in summary["active_codes"]:
         assert code in page
 
@@ -183,6 +189,7 @@ def test_script_page_shows_settings_codes_and_history(script_run: Run) -> None:
 def test_twin_page_has_the_twin_plots_and_component_names(twin_run: Run) -> None:
     page = twin_run.page()
     assert_real_plot(twin_run.report_dir / "cell_spread.png")
+    assert_real_plot(twin_run.report_dir / "temperature.png")
     assert "twin&#x27;s true SoC" in page
     assert "SmartSolar MPPT 75/15" in page  # the currents plot legend names components
     assert "12.8/200" in page
@@ -217,7 +224,7 @@ def _status(t: float) -> Status:
     return Status(
         powered=True, mode="on", soc_pct=50.0 + 40.0 * np.sin(t / 5e4), voltage_v=13.2,
         current_a=-5.0 + (t % 7), power_w=None, consumed_ah=None, time_remaining_s=None,
-        min_cell_v=3.3 - 1e-7 * (t % 1000), max_cell_v=3.31, min_temperature_c=20.0,
+        min_cell_voltage_v=3.3 - 1e-7 * (t % 1000), max_cell_voltage_v=3.31, min_temperature_c=20.0,
         max_temperature_c=21.0, balancer=None, wireless_available=False, firmware_update="idle",
     )
 
@@ -316,3 +323,24 @@ def test_cell_snapshots_are_bounded() -> None:
 ])
 def test_clock_format(t: float, text: str) -> None:
     assert clock(t) == text
+
+
+def test_plot_legends_sit_outside_the_data() -> None:
+    """A multi-series plot's legend is placed below the axes, never over the plotted data."""
+    from smallbms.report import _figure, _legend
+
+    fig, ax = _figure()
+    x = np.linspace(0.0, 10.0, 50)
+    ax.plot(x, np.sin(x), label="one")
+    ax.plot(x, np.cos(x), label="two")
+    ax.axhline(0.5, label="threshold")
+    _legend(fig, ax)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()  # type: ignore[no-untyped-call]
+    assert ax.get_legend() is None and len(fig.legends) == 1
+    renderer = canvas.get_renderer()  # type: ignore[no-untyped-call]
+    legend_box = fig.legends[0].get_window_extent(renderer)
+    axes_box = ax.get_window_extent(renderer)
+    assert legend_box.y1 <= axes_box.y0, "the legend overlaps the axes"

@@ -123,6 +123,14 @@ def get_model(model_id: str) -> BatteryModel:
         raise UnknownBatteryModel(model_id) from None
 
 
+def register_custom(model: BatteryModel) -> None:
+    """Add (or replace) the ``custom`` battery that a ``[bus.custom]`` table describes (a BMS
+    board that is not in the catalogue, read over a battery bus; docs/bus-aiobmsble.md)."""
+    if model.model_id != "custom":
+        raise ValueError(f"only the 'custom' model can be registered, got {model.model_id!r}")
+    CATALOGUE["custom"] = model
+
+
 def models_for_profile(profile: str) -> tuple[BatteryModel, ...]:
     """The models a device profile accepts: `ng` takes Lithium NG, `classic` Lithium Battery Smart."""
     family: Family = "ng" if profile == "ng" else "smart"

@@ -11,12 +11,14 @@ import tomllib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from smallbms import __version__
+from smallbms.buses.command import scan as _scan_command
 from smallbms.scenario import Scenario, ScenarioError, load_scenario
+from smallbms.sweep.command import sweep as _sweep_command
 
 if TYPE_CHECKING:
     from smallbms.design_check import Finding, SystemDesign
@@ -307,7 +309,8 @@ def run(config_file: Path | None, scenario: Path | None, port: int | None, host:
     """Run the BMS: the twin bank in real time, the web pages and API, SQLite state."""
     from smallbms.errors import ConfigError
     from smallbms.service.config import load_config
-    from smallbms.service.main import serve
+    from smallbms.service.datadir import DataDirBusy
+    from smallbms.service.main import PortError, serve
 
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -322,11 +325,68 @@ def run(config_file: Path | None, scenario: Path | None, port: int | None, host:
         sys.exit(2)
     try:
         serve(cfg, click.echo)
+    except (PortError, DataDirBusy) as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
     except (ScenarioError, ValueError) as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         pass
+
+
+@main.group()
+def pin() -> None:
+    """The device PIN, handled on the machine that runs smallbms (not over the network)."""
+
+
+@pin.command("reset")
+@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="The data directory of the device (default: as `smallbms run` would use).")
+@click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="The TOML file `smallbms run` uses, to find its data directory.")
+def pin_reset(data_dir: Path | None, config_file: Path | None) -> None:
+    """Make a new device PIN when the old one is lost, and print it.
+
+    Needs access to this machine and its data directory, like the PUK of a phone: the history,
+    the settings and the Instant Readout key are kept. smallbms must not be running on the
+    data directory; every app must log in again with the new PIN.
+    """
+    from smallbms.errors import ConfigError
+    from smallbms.service.auth import reset_pin
+    from smallbms.service.config import load_config
+    from smallbms.service.datadir import DataDirBusy, hold_data_dir
+    from smallbms.service.store import Store, StoreError
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        data = load_config(config_file, {"data_dir": data_dir}).data_path
+    except ConfigError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    db = data / "smallbms.sqlite3"
+    if not db.is_file():
+        click.echo(f"error: no smallbms data in {data} (no {db.name}); the PIN is made and "
+                   "shown at the first `smallbms run`", err=True)
+        sys.exit(2)
+    try:
+        with hold_data_dir(data, "reset the PIN"):
+            store = Store(db)
+            try:
+                new = reset_pin(store)
+            finally:
+                store.close()
+    except DataDirBusy as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(1)
+    except StoreError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    logging.getLogger("smallbms.pin").info(
+        "device PIN reset on this machine (smallbms pin reset) for %s", data)
+    click.echo(f"New device PIN (keep it safe): {new}")
+    click.echo("History and settings are kept. Log in again with the new PIN on every device.")
 
 
 def _client_login(url: str, pin: str | None) -> str:
@@ -359,33 +419,53 @@ def status(url: str, pin: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(st, indent=2))
         return
+    click.echo(status_text(st))
+
+
+def status_text(st: dict[str, Any]) -> str:
+    """The status as ``smallbms status`` prints it: labels, units and rounding from the field
+    table, reasons and outputs in words as on the web pages."""
+    from smallbms.model.fields import FIELDS
+    from smallbms.service.words import DISCHARGE_TEXT, OUTPUT_STATE_TEXT, OUTPUT_TEXT, reason_text
+
     s = st["status"]
-    soc = "unknown" if s["soc_pct"] is None else f"{s['soc_pct']:.1f} %"
-    lines = [
-        f"state of charge   {soc}",
-        f"voltage           {s['voltage_v']} V   current {s['current_a']} A   "
-        f"power {s['power_w']} W",
-        f"consumed          {s['consumed_ah']} Ah   time remaining "
-        f"{_fmt_remaining(s['time_remaining_s'])}",
-        f"mode              {s['mode']}",
-        f"allowed to charge     {'yes' if s['allowed_to_charge'] else 'no'} "
-        f"{', '.join(s['charge_reasons'])}".rstrip(),
-        f"allowed to discharge  {s['allowed_to_discharge']} "
-        f"{', '.join(s['discharge_reasons'])}".rstrip(),
-        "outputs           " + ", ".join(f"{k} {v}" for k, v in s["outputs"].items()),
-    ]
+    rows: list[tuple[str, str]] = []
+    for name in ("soc_pct", "voltage_v", "current_a", "power_w", "consumed_ah"):
+        f = FIELDS[f"status.{name}"]
+        rows.append((f.label, f.text(s.get(f.key))))
+    rows.append((FIELDS["status.time_remaining_s"].label, _fmt_remaining(s["time_remaining_s"])))
+    for name in ("min_cell_voltage_v", "max_cell_voltage_v", "min_temperature_c",
+                 "max_temperature_c"):
+        f = FIELDS[f"status.{name}"]
+        rows.append((f.label, f.text(s.get(f.key))))
+    rows.append(("Mode", "on" if s["mode"] == "on" else "off"))
+
+    def allowed(answer: str, reasons: list[str]) -> str:
+        why = "; ".join(reason_text(r) for r in reasons)
+        return f"{answer}: {why}" if why else answer
+
+    rows.append(("Allowed to charge",
+                 allowed("yes" if s["allowed_to_charge"] else "no", s["charge_reasons"])))
+    rows.append(("Allowed to discharge",
+                 allowed(DISCHARGE_TEXT.get(s["allowed_to_discharge"], s["allowed_to_discharge"]),
+                         s["discharge_reasons"])))
+    for out, state in s["outputs"].items():
+        rows.append((OUTPUT_TEXT.get(out, out), OUTPUT_STATE_TEXT.get((out, state), state)))
     codes = st.get("active_codes") or []
-    lines.append("active codes      " + (", ".join(
-        f"{c['code']} {c['name']}" for c in codes) or "none"))
-    click.echo("\n".join(lines))
+    rows.append(("Active codes", ", ".join(f"{c['code']} {c['name']}" for c in codes) or "none"))
+    width = max(len(label) for label, _ in rows) + 2
+    return "\n".join(f"{label:<{width}}{value}" for label, value in rows)
 
 
 def _fmt_remaining(seconds: int | None) -> str:
+    """A duration as the pages show it: "3 d 17 h", "5 h 07 min", "12 min"."""
     if seconds is None:
-        return "-"
-    d, rest = divmod(int(seconds), 86400)
+        return "—"
+    d, rest = divmod(max(0, int(seconds)), 86400)
     h, rest = divmod(rest, 3600)
-    return f"{d}d {h}h {rest // 60}m" if d else f"{h}h {rest // 60}m"
+    if d:
+        return f"{d} d {h} h"
+    return f"{h} h {rest // 60:02d} min" if h else f"{rest // 60} min"
 
 
 @main.command()
@@ -417,6 +497,15 @@ def settings(url: str, pin: str | None, changes: tuple[str, ...]) -> None:
         v = st["values"][spec["name"]]
         click.echo(f"{spec['name']:<28} {v:>8g} {spec['unit']:<14} "
                    f"({spec['minimum']:g}-{spec['maximum']:g}; default {spec['default']:g})")
+
+
+# --- sweep (src/smallbms/sweep/command.py) ----------------------------------------------------------
+
+main.add_command(_sweep_command, name="sweep")
+
+# --- scan (src/smallbms/buses/command.py) ------------------------------------------------------------
+
+main.add_command(_scan_command, name="scan")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -32,7 +32,6 @@ constant-power load's current is taken at the bank's nominal voltage (P).
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -41,10 +40,11 @@ from typing import Literal, cast
 from smallbms.bank import BankProblem, discover
 from smallbms.catalog import CATALOGUE, BatteryModel
 from smallbms.core.types import BatteryReport, Profile
+from smallbms.scenario.model import ComponentBase, DesignFile
+from smallbms.scenario.parse import validate
+from smallbms.scenario.types import ScenarioError
 from smallbms.twin.appendix_a import DeviceFamily, family_for_kind, lookup, rating_from_name
 from smallbms.twin.components import (
-    COMPONENT_KINDS,
-    CONTROLLED_BY_VALUES,
     DEFAULT_CONTROLLED_BY,
     REFERENCE_NOMINAL_V,
     ROLE_OF_KIND,
@@ -123,42 +123,22 @@ class DesignComponent:
         return self.name or self.device or self.kind
 
     @classmethod
-    def from_mapping(cls, spec: Mapping[str, object], index: int = 0) -> DesignComponent:
-        """From a ``[[component]]`` table; keys the check does not use are ignored."""
-        kind = spec.get("kind")
-        if kind not in COMPONENT_KINDS:
-            raise DesignError(f"component {index}: key 'kind': must be one of {COMPONENT_KINDS}")
-        wired = spec.get("controlled_by")
-        if wired is not None and wired not in CONTROLLED_BY_VALUES:
-            raise DesignError(
-                f"component {index}: key 'controlled_by': must be one of {CONTROLLED_BY_VALUES}"
-            )
-
-        def num(key: str) -> float | None:
-            raw = spec.get(key)
-            if raw is None:
-                return None
-            if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
-                raise DesignError(f"component {index}: key {key!r}: must be a number, got {raw!r}")
-            return float(raw)
-
-        profile = spec.get("profile")
-        if profile is not None and not isinstance(profile, str | Sequence):
-            raise DesignError(f"component {index}: key 'profile': must be a name or a point list")
-        unit = spec.get("profile_unit")
-        if unit not in (None, "A", "W"):
-            raise DesignError(f"component {index}: key 'profile_unit': must be \"A\" or \"W\"")
-        device = spec.get("device")
+    def from_table(cls, table: ComponentBase) -> DesignComponent:
+        """From a ``[[component]]`` table checked by the scenario's design model."""
+        profile = getattr(table, "profile", None)
         return cls(
-            kind=kind, name=str(spec.get("name", "")),
-            device=None if device is None else str(device),
-            controlled_by=wired,
-            current_a=num("current_a"), power_w=num("power_w"),
-            profile=cast(str | Sequence[Sequence[float | str]] | None, profile),
-            profile_unit=unit,
-            peak_w=num("peak_w"), max_current_a=num("max_current_a"),
-            efficiency=num("efficiency") or 0.92, idle_w=num("idle_w") or 6.0,
-            surge_w=num("surge_w"), absorption_v=num("absorption_v"), charge_v=num("charge_v"),
+            kind=cast(ComponentKind, table.kind), name=table.name or "",
+            device=getattr(table, "device", None), controlled_by=table.controlled_by,
+            current_a=getattr(table, "current_a", None), power_w=getattr(table, "power_w", None),
+            profile=profile if profile is None or isinstance(profile, str)
+            else [list(point) for point in profile],
+            profile_unit=getattr(table, "profile_unit", None),
+            peak_w=getattr(table, "peak_w", None),
+            max_current_a=getattr(table, "max_current_a", None),
+            efficiency=getattr(table, "efficiency", 0.92), idle_w=getattr(table, "idle_w", 6.0),
+            surge_w=getattr(table, "surge_w", None),
+            absorption_v=getattr(table, "absorption_v", None),
+            charge_v=getattr(table, "charge_v", None),
         )
 
 
@@ -177,34 +157,21 @@ class SystemDesign:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, object]) -> SystemDesign:
-        """From a parsed design or scenario TOML: ``profile``, ``[bank]`` (battery, series,
-        parallel), ``[[component]]`` tables and ``[bms] supply_fuse_a``. Other keys are ignored,
-        so a scenario file can be checked as it is."""
-        bank = data.get("bank", {})
-        bms = data.get("bms", {})
-        comps = data.get("component", [])
-        if not isinstance(bank, Mapping) or not isinstance(bms, Mapping):
-            raise DesignError("'bank' and 'bms' must be tables")
-        if isinstance(comps, str) or not isinstance(comps, Sequence):
-            raise DesignError("'component' must be a list of tables ([[component]])")
-        profile = data.get("profile", "ng")
-        if profile not in ("ng", "classic"):
-            raise DesignError("key 'profile': must be \"ng\" or \"classic\"")
-        components: list[DesignComponent] = []
-        for i, c in enumerate(comps):
-            if not isinstance(c, Mapping):
-                raise DesignError(f"component {i}: must be a table")
-            components.append(DesignComponent.from_mapping(c, i))
-        fuse = bms.get("supply_fuse_a")
-        if fuse is not None and (isinstance(fuse, bool) or not isinstance(fuse, int | float)):
-            raise DesignError("key 'bms.supply_fuse_a': must be a number of amps")
-        series, parallel = bank.get("series", 1), bank.get("parallel", 1)
-        if not isinstance(series, int) or not isinstance(parallel, int):
-            raise DesignError("keys 'bank.series' and 'bank.parallel' must be whole numbers")
+        """From a parsed design or scenario TOML, checked by the scenario's own model read as a
+        design (:class:`smallbms.scenario.model.DesignFile`): every key a scenario knows is
+        checked as ``smallbms simulate`` checks it and unknown keys are refused, so a scenario
+        file can be checked as it is; ``name``, ``duration`` and the bank's battery may be left
+        out. Raises :class:`DesignError` naming the key."""
+        try:
+            design = validate(DesignFile, dict(data), "")
+        except ScenarioError as exc:
+            raise DesignError(f"{exc.key}: {exc.message}" if exc.key else exc.message) from None
         return cls(
-            battery=str(bank.get("battery", "12.8/100")), series=series, parallel=parallel,
-            profile=profile, components=tuple(components),
-            supply_fuse_a=None if fuse is None else float(fuse), name=str(data.get("name", "")),
+            battery=design.bank.battery, series=design.bank.series,
+            parallel=design.bank.parallel, profile=design.profile,
+            components=tuple(DesignComponent.from_table(c) for c in design.component),
+            supply_fuse_a=None if design.bms is None else design.bms.supply_fuse_a,
+            name=design.name or "",
         )
 
 
@@ -572,7 +539,9 @@ def _check_fuse(fuse_a: float | None, findings: list[Finding]) -> None:
             "warning", "fuse",
             f"No fuse given for the BMS supply wire (Bat+). Fuse it close to the battery: "
             f"{low:g}-{high:g} A depending on what the load disconnect and pre-alarm outputs "
-            f"feed; {SUGGESTED_SUPPLY_FUSE_A:g} A suits remote inputs only.",
+            f"feed; {SUGGESTED_SUPPLY_FUSE_A:g} A suits remote inputs only. Then say so in the "
+            f"file: a [bms] table with supply_fuse_a = {SUGGESTED_SUPPLY_FUSE_A:g} (the fuse in "
+            "A).",
         ))
     elif fuse_a > high:
         findings.append(Finding(

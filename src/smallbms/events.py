@@ -10,11 +10,13 @@ then ``code`` lines (in code-table order), then ``led`` lines, then the ``sample
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
-from smallbms.core.engine import Status
 from smallbms.core.types import OUTPUT_NAMES, Decision, Profile
+from smallbms.model.fields import FIELDS, SAMPLE_LINE, contract_rounded, summary_history_precision
+from smallbms.model.snapshot import Status
 
 LED_NAMES: dict[str, tuple[str, ...]] = {
     "ng": ("error", "bluetooth"),
@@ -22,31 +24,37 @@ LED_NAMES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _r(x: float | None, digits: int) -> float | None:
-    return None if x is None else round(x, digits)
-
-
 def _t(t_s: float) -> float:
     return round(float(t_s), 3)
 
 
+# Where each sample-line value comes from; its key and rounding are in the field table's
+# SAMPLE_LINE (the contract's names, kept as they were).
+_SAMPLE_SOURCES: dict[str, Callable[[Status, Decision], Any]] = {
+    "status.soc_pct": lambda st, d: st.soc_pct,
+    "status.voltage_v": lambda st, d: st.voltage_v,
+    "status.current_a": lambda st, d: st.current_a,
+    "status.power_w": lambda st, d: st.power_w,
+    "status.consumed_ah": lambda st, d: st.consumed_ah,
+    "status.time_remaining_s": lambda st, d: st.time_remaining_s,
+    "status.min_cell_voltage_v": lambda st, d: st.min_cell_voltage_v,
+    "status.max_cell_voltage_v": lambda st, d: st.max_cell_voltage_v,
+    "status.max_temperature_c": lambda st, d: st.max_temperature_c,
+    "status.allowed_to_charge": lambda st, d: d.allowed_to_charge,
+    "status.allowed_to_discharge": lambda st, d: d.allowed_to_discharge,
+    "status.mode": lambda st, d: st.mode,
+}
+_SAMPLE: tuple[tuple[str, Callable[[Status, Decision], Any], int | None], ...] = tuple(
+    (key, _SAMPLE_SOURCES[fid], FIELDS[fid].precision if FIELDS[fid].kind in ("float", "int")
+     else None)
+    for key, fid in SAMPLE_LINE
+)
+
+
 def sample_fields(status: Status, decision: Decision) -> dict[str, Any]:
-    """The fields of a ``sample`` line, rounded for people (SoC 0.1 %, mV, 10 mA)."""
-    tr = status.time_remaining_s
-    return {
-        "soc_pct": _r(status.soc_pct, 1),
-        "voltage_v": _r(status.voltage_v, 2),
-        "current_a": _r(status.current_a, 2),
-        "power_w": _r(status.power_w, 1),
-        "consumed_ah": _r(status.consumed_ah, 2),
-        "time_remaining_s": None if tr is None else int(tr),
-        "min_cell_v": _r(status.min_cell_v, 3),
-        "max_cell_v": _r(status.max_cell_v, 3),
-        "temperature_c": _r(status.max_temperature_c, 1),
-        "allowed_to_charge": decision.allowed_to_charge,
-        "allowed_to_discharge": decision.allowed_to_discharge,
-        "mode": status.mode,
-    }
+    """The fields of a ``sample`` line, rounded with the field table's precision."""
+    return {key: contract_rounded(get(status, decision), precision)
+            for key, get, precision in _SAMPLE}
 
 
 @dataclass
@@ -98,12 +106,6 @@ class EventWriter:
 
 
 def history_summary(history: dict[str, Any]) -> dict[str, Any]:
-    """Round history values for the summary line."""
-    out: dict[str, Any] = {}
-    for k, v in history.items():
-        if isinstance(v, float):
-            digits = 4 if k.endswith("_kwh") else 3 if k.endswith("_v") else 2
-            out[k] = round(v, digits)
-        else:
-            out[k] = v
-    return out
+    """Round history values for the summary line (the contract's own rounding)."""
+    return {k: round(v, summary_history_precision(k)) if isinstance(v, float) else v
+            for k, v in history.items()}

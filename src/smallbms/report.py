@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal, Protocol
@@ -32,13 +32,18 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from smallbms import scenario as sc
-from smallbms.core.codes import CODE_INFO, CODE_ORDER
-from smallbms.core.engine import Status
 from smallbms.core.settings import DEFAULT_SETTINGS, SPECS_BY_NAME
-from smallbms.core.thresholds import CELL_OVERVOLTAGE_TRIP_V, CELL_UNDERVOLTAGE_TRIP_V
+from smallbms.core.thresholds import (
+    CELL_OVERVOLTAGE_TRIP_V,
+    CELL_UNDERVOLTAGE_TRIP_V,
+    HIGH_TEMP_TRIP_C,
+    LOW_CHARGE_TEMP_TRIP_C,
+)
 from smallbms.core.types import OUTPUT_NAMES, Decision
 from smallbms.durations import format_duration
-from smallbms.events import history_summary
+from smallbms.model.codes import CODE_INFO, CODE_ORDER
+from smallbms.model.fields import HISTORY_FIELDS
+from smallbms.model.snapshot import DeviceSnapshot, HistorySnapshot, Status
 
 FloatArray = npt.NDArray[np.float64]
 MaskArray = npt.NDArray[np.uint64]
@@ -237,6 +242,7 @@ class Recorder:
         self.ticks = 0
         self.last_decision: Decision | None = None
         self.last_core: Any = None
+        self.last_t_s = 0.0
         self._true_soc = math.nan
         self._true_soc_next_s = 0.0
 
@@ -245,12 +251,13 @@ class Recorder:
         self.ticks += 1
         self.last_decision = d
         self.last_core = core
+        self.last_t_s = t_s
         self._note_changes(t_s, d)
         st = core.status()
         v, i = _num(st.voltage_v), _num(st.current_a)
         row = [
             _num(st.soc_pct), self._twin_soc(t_s), v, v, v, i, i, i,
-            _num(st.min_cell_v), _num(st.max_cell_v),
+            _num(st.min_cell_voltage_v), _num(st.max_cell_voltage_v),
             _num(st.min_temperature_c), _num(st.max_temperature_c),
             1.0 if d.load_disconnect == "high" else 0.0,
             1.0 if d.charge_disconnect == "high" else 0.0,
@@ -396,6 +403,14 @@ def _save(fig: Figure, out_dir: Path, name: str) -> str:
     return name
 
 
+def _legend(fig: Figure, ax: Axes) -> None:
+    """A legend below the plot, outside the data, in as many columns as fit."""
+    handles, labels = ax.get_legend_handles_labels()
+    if len(handles) > 1:
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(handles), 4),
+                   fontsize="small", frameon=False)
+
+
 def _band(ax: Axes, x: FloatArray, lo: FloatArray, hi: FloatArray, color: str) -> None:
     """Shade the range between envelopes (only visible where points were merged)."""
     if np.any(hi - lo > 0):
@@ -414,7 +429,7 @@ def _plot_soc(rec: Recorder, ax_t: TimeAxis, out_dir: Path) -> Plot:
     ax.set_ylim(-2, 102)
     ax.set_ylabel("state of charge (%)")
     ax.set_xlabel(ax_t.unit)
-    ax.legend(loc="best", fontsize="small")
+    _legend(fig, ax)
     return Plot(_save(fig, out_dir, "soc.png"), "State of charge",
                 "The SoC the BMS's battery monitor shows (a gap: SoC unknown)"
                 + (", and the twin's true SoC" if rec.twin is not None else "") + ".")
@@ -450,7 +465,7 @@ def _plot_cells(rec: Recorder, ax_t: TimeAxis, out_dir: Path, pre_alarm_v: float
                    label=f"{volts:.2f} V {text}")
     ax.set_ylabel("cell voltage (V)")
     ax.set_xlabel(ax_t.unit)
-    ax.legend(loc="best", fontsize="small", ncols=2)
+    _legend(fig, ax)
     return Plot(_save(fig, out_dir, "cells.png"), "Lowest and highest cell",
                 f"Lowest and highest cell voltage, with the thresholds: charging stops at "
                 f"{CELL_OVERVOLTAGE_TRIP_V:.2f} V, the pre-alarm comes at {pre_alarm_v:.2f} V "
@@ -473,11 +488,32 @@ def _plot_currents(rec: Recorder, ax_t: TimeAxis, out_dir: Path) -> Plot:
     ax.axhline(0.0, color="grey", linewidth=0.8)
     ax.set_ylabel("current (A, + = charging)")
     ax.set_xlabel(ax_t.unit)
-    ax.legend(loc="best", fontsize="small")
+    _legend(fig, ax)
     caption = "The bank's net current (positive: charging)"
     if rec.component_names:
         caption += " and each component's current, as the twin solved it"
     return Plot(_save(fig, out_dir, "currents.png"), "Currents", caption + ".")
+
+
+def _plot_temperature(rec: Recorder, ax_t: TimeAxis, out_dir: Path) -> Plot:
+    t, _, _ = rec.series.arrays()
+    x = ax_t(t)
+    fig, ax = _figure()
+    ax.plot(x, rec.column("temp_hi"), drawstyle="steps-post", color="tab:red",
+            label="warmest battery")
+    ax.plot(x, rec.column("temp_lo"), drawstyle="steps-post", color="tab:blue",
+            label="coldest battery")
+    for temp, text, color in (
+        (HIGH_TEMP_TRIP_C, "too hot to charge", "tab:red"),
+        (LOW_CHARGE_TEMP_TRIP_C, "too cold to charge", "tab:blue"),
+    ):
+        ax.axhline(temp, linestyle="--", linewidth=1, color=color, label=f"{temp:g} °C {text}")
+    ax.set_ylabel("battery temperature (°C)")
+    ax.set_xlabel(ax_t.unit)
+    _legend(fig, ax)
+    return Plot(_save(fig, out_dir, "temperature.png"), "Battery temperature",
+                f"The warmest and coldest battery, with the limits: charging stops above "
+                f"{HIGH_TEMP_TRIP_C:g} °C (A-B09) and below {LOW_CHARGE_TEMP_TRIP_C:g} °C.")
 
 
 def _plot_outputs(rec: Recorder, ax_t: TimeAxis, out_dir: Path) -> Plot:
@@ -562,7 +598,8 @@ def write_plots(rec: Recorder, out_dir: Path, pre_alarm_v: float) -> list[Plot]:
     ax_t = time_axis(rec.duration_s)
     plots = [
         _plot_soc(rec, ax_t, out_dir), _plot_voltage(rec, ax_t, out_dir),
-        _plot_cells(rec, ax_t, out_dir, pre_alarm_v), _plot_currents(rec, ax_t, out_dir),
+        _plot_cells(rec, ax_t, out_dir, pre_alarm_v), _plot_temperature(rec, ax_t, out_dir),
+        _plot_currents(rec, ax_t, out_dir),
         _plot_outputs(rec, ax_t, out_dir), _plot_codes(rec, ax_t, out_dir),
     ]
     spread = _plot_cell_spread(rec, ax_t, out_dir)
@@ -658,18 +695,20 @@ def _change_rows(rec: Recorder) -> list[list[str]]:
     return rows
 
 
-def _history_rows(history: dict[str, Any] | None) -> list[list[str]]:
-    if not history:
+def _history_rows(history: HistorySnapshot | None) -> list[list[str]]:
+    """The history table: the data dictionary's labels, units and precision."""
+    if history is None:
         return []
     rows = []
-    for key, value in history.items():
-        if isinstance(value, list):
-            text = ", ".join(
-                f"{e['code']} at {clock(float(e['t']))}" if isinstance(e, dict) else str(e)
-                for e in value) or "none"
+    for f in HISTORY_FIELDS:
+        value = getattr(history, f.name)
+        if f.unit == "s":
+            text = "never" if value is None else f"{format_duration(float(value))} ago"
         else:
-            text = "—" if value is None else str(value)
-        rows.append([_label(key), text])
+            text = f.text(value)
+        rows.append([f.label, text])
+    errors = ", ".join(f"{_code_title(e.code)} at {clock(e.t_s)}" for e in history.last_errors)
+    rows.append(["Last errors", errors or "none"])
     return rows
 
 
@@ -704,7 +743,7 @@ def _plots_html(plots: Sequence[Plot]) -> str:
 
 
 def render_html(s: sc.Scenario, rec: Recorder, plots: Sequence[Plot],
-                history: dict[str, Any] | None, active_codes: Sequence[str]) -> str:
+                history: HistorySnapshot | None, active_codes: Sequence[str]) -> str:
     """The report page as one HTML string (no external resources)."""
     parts = [
         "<!doctype html><html lang=en><head><meta charset=utf-8>",
@@ -750,9 +789,9 @@ def write_report(out_dir: Path, s: sc.Scenario, rec: Recorder,
     return page
 
 
-def _final_history(rec: Recorder, s: sc.Scenario) -> dict[str, Any] | None:
-    core = rec.last_core
-    if s.profile != "ng" or core is None or not hasattr(core, "p"):
+def _final_history(rec: Recorder, s: sc.Scenario) -> HistorySnapshot | None:
+    core, d = rec.last_core, rec.last_decision
+    if s.profile != "ng" or core is None or d is None or not hasattr(core, "snapshot"):
         return None
-    hist: Callable[[], dict[str, Any]] = core.p.history.as_dict
-    return history_summary(hist())
+    snap: DeviceSnapshot = core.snapshot(d, rec.last_t_s)
+    return snap.history

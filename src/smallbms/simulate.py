@@ -13,7 +13,7 @@ import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, Protocol
+from typing import IO
 
 import numpy as np
 
@@ -21,25 +21,20 @@ from smallbms import scenario as sc
 from smallbms.core import monitor as mon
 from smallbms.core import types as ct
 from smallbms.core.engine import Core, Persistent
-from smallbms.core.types import Decision, Reading
+from smallbms.core.types import Decision
 from smallbms.events import EventWriter, history_summary, sample_fields
 from smallbms.integrations.instant_readout import (
     InstantReadout,
     advert_hex_for_sample,
     key_for_seed,
 )
+from smallbms.runner import BmsLoop
 from smallbms.sources.script import ScriptPoint, ScriptSource
 from smallbms.sources.twin import TwinSource
 
 DEFAULT_SAMPLE_INTERVAL_S = 60.0
 #: (P) the longest stretch skipped in one go, s.
 MAX_SKIP_S = 6 * 3600.0
-
-
-class Source(Protocol):
-    """Where readings come from. The script source ignores outputs; the twin obeys them."""
-
-    def reading(self, t_s: float) -> Reading: ...
 
 
 @dataclass
@@ -65,13 +60,19 @@ def _script_source(s: sc.Scenario) -> ScriptSource:
 
 
 def initial_persistent(s: sc.Scenario) -> Persistent:
-    """The BMS as commissioned at t = 0: the scenario's settings and, if given, its SoC."""
+    """The BMS as commissioned at t = 0: the scenario's settings and, if given, its SoC (set
+    the monitor's own way, as a user's "set SoC" would)."""
     p = Persistent(settings=s.settings)
     if s.profile == "ng" and s.bank.soc_pct is not None:
-        capacity = s.bank.model.capacity_ah * s.bank.parallel
-        p.monitor.consumed_ah = (s.bank.soc_pct / 100.0 - 1.0) * capacity
-        p.monitor.soc_known = True
+        mon.set_soc(p.monitor, s.bank.soc_pct, s.bank.model.capacity_ah * s.bank.parallel)
     return p
+
+
+def initial_core(s: sc.Scenario) -> Core:
+    """The core a scenario run starts with. The time-remaining average starts at 0 A as the
+    reviewed event logs (tests/scenarios/golden) were recorded; the device seeds it from the
+    first reading instead."""
+    return Core(s.profile, initial_persistent(s), average_from_first_reading=False)
 
 
 class Runner:
@@ -89,7 +90,9 @@ class Runner:
         self.dense_until_s = -math.inf
         self.core_steps = 0
         self.observers: list[Callable[[float, Decision, Core], None]] = []
-        self.core = Core(s.profile, initial_persistent(s))
+        self.core = initial_core(s)
+        # the script source ignores the outputs; the twin obeys them
+        self.loop = BmsLoop(self.core, source, self.twin.obey if self.twin is not None else None)
         self.writer = EventWriter(out, s.profile)
         self.sample_interval_s = sample_interval_s
         # --instant-readout: a key derived from the seed and nonces from 0, so runs stay
@@ -169,15 +172,9 @@ class Runner:
             self.unpowered_until_s = None
         if self.twin is not None:
             self.twin.bms_powered = not unpowered
-        reading = self.source.reading(t_s)
-        if unpowered:
-            reading = Reading(bank_voltage_v=0.0, batteries=())
         commands, self.pending = self.pending, []
-        d = self.core.step(reading, t_s, commands)
+        d = self.loop.tick(t_s, commands, powered=not unpowered)
         self.core_steps += 1
-        if self.twin is not None:
-            low = "A-B01" in d.active_codes or "remote_off" in d.discharge_reasons
-            self.twin.obey(d, low)
         for r in d.command_results:
             if not r.accepted:
                 msg = f"t={t_s:g}s: {type(r.command).__name__} refused: {r.message}"
@@ -198,14 +195,8 @@ class Runner:
         target = math.floor(limit / step + 1e-9) * step
         if target - t <= step:
             return None
-        bank = core.p.commissioned
-        soc = None
-        if bank is not None:
-            now = mon.soc_pct(core.p.monitor, bank.capacity_ah)
-            if now is not None:
-                soc = (now, bank.capacity_ah, region.soc_pct[0], region.soc_pct[1])
         snap = twin.snapshot()
-        reached = twin.quiet_until(target, region, soc)
+        reached = twin.quiet_until(target, region)
         if reached >= target - 1e-9:
             return target
         twin.restore(snap)
@@ -269,7 +260,7 @@ class Runner:
             t = nxt
         assert last_d is not None
         core = self.core
-        hist = history_summary(core.p.history.as_dict()) if s.profile == "ng" else None
+        hist = history_summary(core.history_dict()) if s.profile == "ng" else None
         extra: dict[str, object] | None = (
             {"twin": self.twin.summary()} if self.twin is not None else None)
         if self.instant_readout is not None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from smallbms.core.codes import CODE_INFO, CODES
 from smallbms.core.settings import Settings
 from smallbms.core.types import Leds, Reading, RemoteInput, SetSoc
+from smallbms.model.codes import CODE_INFO, CODES
 
 from .helpers import Driver, battery, one_cell, reading
 

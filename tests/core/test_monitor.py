@@ -47,8 +47,9 @@ def test_currents_below_0_1_a_count_as_zero():
 
 
 def test_currents_below_0_1_a_count_as_zero_with_counters_from_a_source():
-    """A source that reports coulomb counters applies the 0.1 A floor as it counts (the core
-    cannot see the currents inside a long interval); the scripted source does."""
+    """A source that reports coulomb counters counts with the core's ChargeCounter, which
+    applies the 0.1 A floor as it counts (the core cannot see the currents inside a long
+    interval)."""
     import numpy as np
 
     from smallbms.sources.script import ScriptPoint, ScriptSource
@@ -60,7 +61,7 @@ def test_currents_below_0_1_a_count_as_zero_with_counters_from_a_source():
     drv.tick(src.reading(0.0), [SetSoc(50.0)])
     for k in range(1, 3601):
         drv.at(float(k), src.reading(float(k)))
-    assert src.discharged_ah_total == 0.0
+    assert src.counter.discharged_ah == 0.0
     assert drv.core.status().consumed_ah == pytest.approx(-50.0, abs=1e-9)
 
 

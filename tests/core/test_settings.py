@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from smallbms.core.settings import DEFAULT_SETTINGS, Settings
+from smallbms.core.settings import DEFAULT_SETTINGS, SettingError, Settings, change_settings
 from smallbms.core.types import ChangeSetting, Command, ResetDefaults, SetSoc
 
 from .helpers import Driver, one_cell, reading
@@ -100,3 +100,9 @@ def test_reset_to_defaults_restores_exactly_the_five_monitor_settings():
     for key in ("deepest_discharge_ah", "cumulative_ah_drawn", "discharged_energy_kwh",
                 "charged_energy_kwh", "synchronisations", "cycles", "last_errors"):
         assert after[key] == hist_before[key], key
+
+
+def test_several_changes_refused_by_the_warning_floor_rule_name_a_setting_of_that_rule():
+    with pytest.raises(SettingError) as e:
+        change_settings(Settings(), {"tail_current_pct": 2.0, "discharge_floor_pct": 50.0})
+    assert e.value.name == "discharge_floor_pct"

@@ -6,6 +6,7 @@ browser); the tests skip, saying why, when it is not installed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import threading
@@ -20,7 +21,7 @@ import pytest
 from smallbms.service.device import Device
 from smallbms.service.store import Store
 from tests.ports import free_port
-from tests.service_api.conftest import FakeClock, make_device
+from tests.service_api.conftest import EXAMPLE, FakeClock, make_device
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -40,18 +41,20 @@ class Server:
     clock: FakeClock  # the login-slowing clock: tests move it instead of sleeping
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+@contextlib.contextmanager
+def serving(data_dir: Path, scenario_path: Path | None = None, *, speed: float = 10.0,
+            tick_s: float = 0.2, sample_every_s: float = 5.0) -> Iterator[Server]:
     """The device (twin at 10x) with its store, PIN and API, served by uvicorn in a thread."""
     uvicorn = pytest.importorskip("uvicorn")
     pytest.importorskip("fastapi")
     from smallbms.service.api import create_app
     from smallbms.service.auth import Auth, ensure_pin
 
-    store = Store(tmp_path_factory.mktemp("e2e") / "smallbms.sqlite3")
+    store = Store(data_dir / "smallbms.sqlite3")
     pin = ensure_pin(store)
     assert pin is not None
-    device = make_device(store, speed=10.0, tick_s=0.2, sample_every_s=5.0)
+    device = make_device(store, speed=speed, tick_s=tick_s, sample_every_s=sample_every_s,
+                         scenario_path=scenario_path or EXAMPLE)
     clock = FakeClock()
     app = create_app(device, store, Auth(store, clock=clock))
     device.start()
@@ -68,11 +71,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     try:
         yield Server(f"http://127.0.0.1:{port}", pin, device, store, clock)
     finally:
+        app.state.ctx.close_streams()  # as `smallbms run` does, so the server stops at once
         srv.should_exit = True
         thread.join(10)
         device.stop()
         store.flush()
         store.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The twin of the manual's first system example (one 12.8 V battery)."""
+    with serving(tmp_path_factory.mktemp("e2e")) as s:
+        yield s
 
 
 @pytest.fixture(scope="module")

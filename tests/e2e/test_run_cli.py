@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import queue
@@ -65,6 +66,12 @@ class Running:
 
 
 def _start(data_dir: Path, port: int) -> tuple[subprocess.Popen[str], str | None]:
+    proc, pin, _ = _start_with_lines(data_dir, port)
+    return proc, pin
+
+
+def _start_with_lines(data_dir: Path, port: int
+                      ) -> tuple[subprocess.Popen[str], str | None, _Lines]:
     proc = subprocess.Popen(
         [*SMALLBMS, "run", "--data-dir", str(data_dir), "--port", str(port), "--speed", "20"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
@@ -74,7 +81,7 @@ def _start(data_dir: Path, port: int) -> tuple[subprocess.Popen[str], str | None
     lines.until(r"bank:", 10)
     line = lines.until(r"PIN", 10)
     m = re.search(r"(\d{6})\s*$", line)
-    return proc, m.group(1) if m else None
+    return proc, m.group(1) if m else None, lines
 
 
 @pytest.fixture
@@ -106,8 +113,12 @@ def _cli(*args: str, pin: str | None = None) -> subprocess.CompletedProcess[str]
 def test_status_client_reads_the_running_device(running: Running) -> None:
     r = _cli("status", "--url", running.url, pin=running.pin)
     assert r.returncode == 0, r.stderr
-    assert "state of charge" in r.stdout
-    assert "load_disconnect high" in r.stdout
+    # words and units as on the pages (issue 15.12): no raw names, temperatures and cells shown
+    assert re.search(r"^State of charge\s+\d+\.\d %$", r.stdout, re.M), r.stdout
+    assert re.search(r"^Load disconnect\s+high \(loads on\)$", r.stdout, re.M), r.stdout
+    assert re.search(r"^Highest battery temperature\s+-?\d+\.\d °C$", r.stdout, re.M)
+    assert re.search(r"^Lowest cell voltage\s+\d\.\d{3} V$", r.stdout, re.M)
+    assert "_" not in r.stdout and "-0.0" not in r.stdout
     j = _cli("status", "--url", running.url, "--json", pin=running.pin)
     data = json.loads(j.stdout)
     assert data["status"]["outputs"]["charge_disconnect"] == "high"
@@ -161,3 +172,90 @@ def test_bad_config_exits_2_naming_the_key(tmp_path: Path) -> None:
     r = _cli("run", "--config", str(cfg), "--data-dir", str(tmp_path / "d"))
     assert r.returncode == 2
     assert "tick_s" in r.stderr and str(cfg) in r.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_spec21_run_stops_on_a_signal_while_a_stream_is_open(tmp_path: Path, sig: int) -> None:
+    """SPEC 21: with a live stream open, a signal ends the stream, saves, says so and exits."""
+    from smallbms.service import client
+
+    port = free_port()
+    proc, pin, lines = _start_with_lines(tmp_path / "data", port)
+    try:
+        assert pin is not None
+        _wait_listening(port, 30)
+        token = client.login(f"http://127.0.0.1:{port}", pin)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", "/api/stream", headers={"Authorization": f"Bearer {token}"})
+        resp = conn.getresponse()
+        assert resp.status == 200
+        while not resp.readline().startswith(b"data: "):  # the stream is live
+            pass
+        proc.send_signal(sig)
+        rest = resp.read().decode()  # returns at the end of the stream (times out otherwise)
+        assert "event: closed" in rest and "stopping" in rest
+        assert proc.wait(timeout=30) == 0
+        lines.until(r"smallbms stopped .*outputs floating, state saved", 10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_run_refuses_a_port_in_use_before_showing_the_pin(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen(1)
+        r = _cli("run", "--data-dir", str(data), "--port", str(port))
+    assert r.returncode == 2
+    assert f"port {port}" in r.stderr and "already in use" in r.stderr and "--port" in r.stderr
+    assert "Traceback" not in r.stderr and "Errno" not in r.stderr
+    assert "PIN" not in r.stdout and "running" not in r.stdout
+    port2 = free_port()
+    proc, pin = _start(data, port2)  # the one-time PIN display was not used up
+    try:
+        assert pin is not None
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+
+
+def test_pin_reset_needs_the_machine_keeps_settings_and_refuses_while_running(
+        tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    none = _cli("pin", "reset", "--data-dir", str(tmp_path / "empty"))
+    assert none.returncode == 2 and "first `smallbms run`" in none.stderr
+    port = free_port()
+    proc, pin = _start(data, port)
+    try:
+        assert pin is not None
+        _wait_listening(port, 30)
+        url = f"http://127.0.0.1:{port}"
+        assert _cli("settings", "--url", url, "low_soc_warning_pct=30", pin=pin).returncode == 0
+        busy = _cli("pin", "reset", "--data-dir", str(data))
+        assert busy.returncode == 1
+        assert "smallbms is running on" in busy.stderr and "stop it first" in busy.stderr
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    r = _cli("pin", "reset", "--data-dir", str(data))
+    assert r.returncode == 0, r.stderr
+    m = re.search(r"New device PIN.*: (\d{6})$", r.stdout, re.M)
+    assert m is not None
+    new = m.group(1)
+    assert "PIN reset" in r.stderr and new not in r.stderr  # logged, never the PIN itself
+    port2 = free_port()
+    proc2, shown = _start(data, port2)
+    try:
+        assert shown is None  # not a first start: the store, history and settings are kept
+        _wait_listening(port2, 30)
+        url2 = f"http://127.0.0.1:{port2}"
+        kept = _cli("settings", "--url", url2, pin=new)
+        assert kept.returncode == 0 and re.search(r"low_soc_warning_pct\s+30 ", kept.stdout)
+        if new != pin:
+            assert _cli("status", "--url", url2, pin=pin).returncode == 1
+    finally:
+        proc2.send_signal(signal.SIGINT)
+        proc2.wait(timeout=30)

@@ -21,11 +21,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smallbms.catalog import CATALOGUE, get_model
-from smallbms.core.codes import CODE_INFO
 from smallbms.core.engine import Core
 from smallbms.core.types import Decision
 from smallbms.integrations.canbus import (
     ALARM_FIELD_NAMES,
+    CODE_ITEMS,
     FLAG_ACTIVE,
     FLAG_OK,
     FRAME_IDS,
@@ -43,6 +43,7 @@ from smallbms.integrations.canbus import (
     decode_frames,
     frames_from_snapshot,
 )
+from smallbms.model.codes import CODE_INFO, CODES
 from smallbms.scenario import load_scenario
 from smallbms.service.device import Device
 from smallbms.simulate import initial_persistent
@@ -64,7 +65,7 @@ def twin_device() -> tuple[Device, TwinSource]:
     core = Core(scenario.profile, initial_persistent(scenario))
 
     def obey(d: Decision, c: Core) -> None:
-        source.obey(d, "A-B01" in d.active_codes or "remote_off" in d.discharge_reasons)
+        source.obey(d)
 
     return Device(core, source, tick_s=1.0, obey=obey), source
 
@@ -84,7 +85,7 @@ def crafted(
     charge_reasons: tuple[str, ...] = (), discharge_reasons: tuple[str, ...] = (),
     balancer: str = "balanced", reporting: tuple[bool, ...] | None = None,
 ) -> dict[str, Any]:
-    """A snapshot dict with the shape of service/snapshot.py (only what the frames read, plus
+    """A snapshot dict with the shape of smallbms.model.snapshot (only what the frames read, plus
     a few neighbours so the shape stays honest)."""
     model = get_model(model_id)
     n = series * parallel
@@ -301,6 +302,29 @@ def test_alarm_bits_for_each_code(code: str) -> None:
     flags = decoded(crafted(codes=(code,)))[ID_ALARMS]
     assert active(flags) == CODE_BITS[code]
     assert set(flags.values()) <= {FLAG_ACTIVE, FLAG_OK}
+
+
+def test_alarm_or_warning_follows_the_code_table_kind() -> None:
+    for info in CODES:
+        bits = active(decoded(crafted(codes=(info.code,)))[ID_ALARMS])
+        warning = info.kind == "warning"
+        assert ("general_warning" if warning else "general_alarm") in bits, info.code
+        assert all(b.endswith("_warning") == warning for b in bits), (info.code, bits)
+        if info.kind == "error":
+            assert "internal_failure_alarm" in bits
+
+
+def test_code_items_name_fields_of_the_alarm_frame() -> None:
+    for code, items in CODE_ITEMS.items():
+        assert code in CODE_INFO
+        for item in items:
+            assert {f"{item}_alarm", f"{item}_warning"} <= set(ALARM_FIELD_NAMES), item
+
+
+def test_a_code_missing_from_the_code_table_raises_nothing() -> None:
+    snap = crafted()
+    snap["active_codes"] = [{"code": "W-B99"}, "A-X"]
+    assert active(decoded(snap)[ID_ALARMS]) == set()
 
 
 @pytest.mark.parametrize(("reason", "bits"), [

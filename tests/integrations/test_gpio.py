@@ -1,5 +1,6 @@
-"""The GPIO adapter on gpiozero's MockFactory: outputs, remote input, read-back faults through the
-real Core (E-B11), configuration checks, fail-safe close, and the real Device ticking it."""
+"""The GPIO adapter on gpiozero's MockFactory: outputs, remote input, read-backs reported raw and
+debounced by the real Core (E-B11), configuration checks, fail-safe close, and the real Device
+ticking it."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from typing import Any
 
 import pytest
 
+from smallbms.core import thresholds as th
 from smallbms.core.engine import Core
 from smallbms.core.types import FLOATING, HIGH, Decision, Leds, OutputState, Reading, RemoteInput
-from smallbms.integrations.gpio import FAULT_HOLD_TICKS, GpioAdapter, GpioConfig, GpioConfigError, OutputPins
+from smallbms.integrations.gpio import GpioAdapter, GpioConfig, GpioConfigError, OutputPins
 from smallbms.scenario import load_scenario
 from smallbms.service.device import Device
 from smallbms.simulate import initial_persistent
@@ -22,6 +24,7 @@ from tests.core.helpers import NOTHING_CONNECTED, Driver, reading
 mock = pytest.importorskip("gpiozero.pins.mock")  # the adapter imports gpiozero lazily
 
 ROOT = Path(__file__).resolve().parents[2]
+HOLD_TICKS = round(th.READBACK_CLEAR_HOLD_S)  # the Loop ticks every second
 
 LOAD, CHARGE, PRE = 17, 27, 22
 REMOTE = 23
@@ -76,6 +79,7 @@ class Loop:
     def __init__(self, adapter: GpioAdapter) -> None:
         self.adapter = adapter
         self.driver = Driver()
+        self.driver.core.set_readback_debounce(adapter.readback_debounce_s(self.driver.dt))
         self.adapted: list[Reading] = []
 
     def tick(self, r: Reading | None = None) -> Decision:
@@ -189,25 +193,24 @@ def test_readback_that_does_not_follow_raises_e_b11_and_clears(factory: Any) -> 
     for _ in range(2):  # tolerated for readback_ticks ticks
         follow(factory, ad, except_=("charge_disconnect",))
         d = loop.tick()
-        assert not loop.adapted[-1].output_fault
+        assert loop.adapted[-1].readback_mismatch == {"charge_disconnect"}  # reported raw
         assert "E-B11" not in d.active_codes and d.charge_disconnect == HIGH
     follow(factory, ad, except_=("charge_disconnect",))
-    d = loop.tick()  # one tick more: a hardware fault
-    assert loop.adapted[-1].output_fault and ad.output_fault
-    assert ad.faulted_outputs == ("charge_disconnect",)
+    d = loop.tick()  # one tick more: the core decides it is a hardware fault
+    assert loop.driver.core.readback_faults == ("charge_disconnect",)
     assert "E-B11" in d.active_codes
     assert (d.load_disconnect, d.charge_disconnect) == (FLOATING, FLOATING)
     assert not energised(factory, LOAD) and not energised(factory, CHARGE)
 
-    # the outputs are floating now and every read-back follows that: the fault is held for
-    # FAULT_HOLD_TICKS more ticks (no flapping), then it is gone
-    for _ in range(FAULT_HOLD_TICKS):
+    # the outputs are floating now and every read-back follows that: the core holds the fault
+    # for READBACK_CLEAR_HOLD_S (no flapping), then it is gone
+    for _ in range(HOLD_TICKS):
         follow(factory, ad)
         d = loop.tick()
-        assert loop.adapted[-1].output_fault and "E-B11" in d.active_codes
+        assert not loop.adapted[-1].readback_mismatch and "E-B11" in d.active_codes
     follow(factory, ad)
     d = loop.tick()
-    assert not loop.adapted[-1].output_fault and not ad.output_fault
+    assert not loop.driver.core.readback_faults
     assert "E-B11" not in d.active_codes
     assert (d.load_disconnect, d.charge_disconnect) == (HIGH, HIGH)
     ad.close()
@@ -229,7 +232,7 @@ def test_welded_contact_keeps_e_b11_until_it_follows(factory: Any) -> None:
     assert codes == [False, True, True, True, True]
     assert not energised(factory, LOAD) and not energised(factory, CHARGE)
     set_switch(factory, RB_LOAD, False)  # the contact opens at last
-    for _ in range(FAULT_HOLD_TICKS):  # held a little longer, against flapping
+    for _ in range(HOLD_TICKS):  # held a little longer, against flapping
         assert "E-B11" in loop.tick().active_codes
     d = loop.tick()
     assert "E-B11" not in d.active_codes
@@ -248,22 +251,22 @@ def test_mismatch_shorter_than_debounce_is_no_fault(factory: Any) -> None:
     follow(factory, ad)
     for _ in range(3):
         loop.tick()
-    assert not any(r.output_fault for r in loop.adapted)
-    assert not any(e.code == "E-B11" for e in loop.driver.events)
+    assert any(r.readback_mismatch for r in loop.adapted)  # the relays were slow ...
+    assert not any(e.code == "E-B11" for e in loop.driver.events)  # ... but within the debounce
 
 
-def test_new_command_restarts_the_debounce(factory: Any) -> None:
+def test_readbacks_are_reported_raw_against_the_last_command(factory: Any) -> None:
     ad = GpioAdapter(config(readback=True, readback_ticks=2), pin_factory=factory)
     r = reading()
     ad.apply(decision(HIGH, FLOATING, FLOATING))
     follow(factory, ad, except_=("load_disconnect",))
-    assert not ad.adapt_reading(r).output_fault
-    assert not ad.adapt_reading(r).output_fault
-    ad.apply(decision(FLOATING, FLOATING, FLOATING))  # now it matches ...
-    ad.apply(decision(HIGH, FLOATING, FLOATING))  # ... and the relay gets a fresh debounce
-    assert not ad.adapt_reading(r).output_fault
-    assert not ad.adapt_reading(r).output_fault
-    assert ad.adapt_reading(r).output_fault
+    assert ad.adapt_reading(r).readback_mismatch == {"load_disconnect"}
+    assert ad.mismatched_outputs == {"load_disconnect"}
+    ad.apply(decision(FLOATING, FLOATING, FLOATING))  # now it matches
+    assert ad.adapt_reading(r).readback_mismatch == frozenset()
+    ad.apply(decision(HIGH, HIGH, FLOATING))
+    assert ad.adapt_reading(r).readback_mismatch == {"load_disconnect", "charge_disconnect"}
+    assert ad.readback_debounce_s(0.5) == 1.0  # 2 ticks of 0.5 s
     ad.close()
 
 
@@ -374,7 +377,7 @@ def test_device_ticks_drive_the_pins(factory: Any) -> None:
     core = Core(scenario.profile, initial_persistent(scenario))
 
     def obey(d: Decision, c: Core) -> None:
-        source.obey(d, "A-B01" in d.active_codes or "remote_off" in d.discharge_reasons)
+        source.obey(d)
 
     ad = GpioAdapter(config(readback=True), pin_factory=factory)
     device = Device(core, source, tick_s=1.0, obey=obey, io=[ad])

@@ -21,6 +21,7 @@ from smallbms.integrations.instant_readout import (
     InstantReadoutService,
     LogBroadcaster,
 )
+from smallbms.model.codes import CODES
 
 victron_devices = pytest.importorskip("victron_ble.devices")
 victron_exceptions = pytest.importorskip("victron_ble.exceptions")
@@ -215,6 +216,23 @@ def test_values_from_status_maps_codes_and_outputs() -> None:
     # warning and alarm on one item: the alarm wins; no codes: all supervised items ok
     assert ir.alarm_flags(["W-B01", "A-B01"]) & 0b11 == ir.LEVEL_ALARM
     assert ir.alarm_flags([]) == sum(ir.LEVEL_OK << s for s in ir.SUPERVISED_SLOTS)
+
+
+def test_record_items_follow_the_code_table() -> None:
+    no_codes = ir.alarm_flags([])
+    for info in CODES:
+        if info.kind == "error":
+            assert ir.error_code([info.code]) == ir.ERROR_NUMBERS[info.code]
+            assert ir.alarm_flags([info.code]) == no_codes
+        else:
+            level = ir.alarm_flags([info.code]) >> ir.CODE_SLOTS[info.code] & 0b11
+            assert level == (ir.LEVEL_WARNING if info.kind == "warning" else ir.LEVEL_ALARM)
+            assert ir.error_code([info.code]) == 0
+        relay = ir.values_from_status({}, [info.code]).io_status >> ir.IO_EXTERNAL_RELAY & 0b11
+        assert relay == (ir.IO_ON if info.pre_alarm else ir.IO_OFF), info.code
+    # Victron's BMS error numbers, which our error codes carry
+    assert ir.ERROR_NUMBERS == {"E-B01": 1, "E-B05": 5, "E-B09": 9, "E-B11": 11}
+    assert ir.alarm_flags(["W-B99"]) == no_codes and ir.error_code(["E-B99"]) == 0
 
 
 def test_values_from_a_sample_line_with_unknown_soc() -> None:

@@ -17,7 +17,6 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from smallbms.core.engine import Core
 from smallbms.core.types import Decision, SetMode
 from smallbms.errors import ConfigError
-from smallbms.integrations.mqtt import MqttBridge, MqttConfig, state_payload
+from smallbms.integrations import mqtt as bridge_module
+from smallbms.integrations.mqtt import MqttBridge, MqttConfig, Topics, discovery_configs, state_payload
+from smallbms.model.fields import field
 from smallbms.scenario import load_scenario
 from smallbms.service.device import Device
 from smallbms.simulate import initial_persistent
@@ -197,7 +198,7 @@ def make_device() -> Device:
     core = Core(scenario.profile, initial_persistent(scenario))
 
     def obey(d: Decision, c: Core) -> None:
-        source.obey(d, "A-B01" in d.active_codes or "remote_off" in d.discharge_reasons)
+        source.obey(d)
 
     return Device(core, source, tick_s=0.1, speed=20.0, obey=obey)
 
@@ -232,9 +233,8 @@ def kill_connection(bridge: MqttBridge) -> None:
     shut without an MQTT DISCONNECT, so the broker must send the last will."""
     client = bridge._client
     assert client is not None
-    bridge._stop.set()
-    for t in bridge._threads:
-        t.join(5)
+    for w in bridge._workers:
+        assert w.stop(5)
     client.loop_stop()
     sock = client.socket()
     assert isinstance(sock, socket.socket)
@@ -288,6 +288,37 @@ def test_config_refuses_bad_values(table: dict[str, Any], key: str, tmp_path: Pa
     assert str(e.value).startswith(f"x.toml: {key}:"), str(e.value)
 
 
+# --- discovery from the field table -------------------------------------------------------------
+
+
+def test_discovery_sensors_follow_the_field_table(device: Device) -> None:
+    topics = Topics("smallbms/t", "homeassistant", "t")
+    configs = discovery_configs(topics, {"name": "t"}, 1)
+    state = state_payload(device.snapshot)
+    pairs = (*bridge_module.STATUS_SENSORS, *bridge_module.HISTORY_SENSORS)
+    for object_id, field_id in pairs:
+        f = field(field_id)
+        cfg = configs[topics.config("sensor", object_id)]
+        assert cfg["name"] == bridge_module.ENTITY_NAMES.get(object_id, f.label)
+        assert cfg.get("unit_of_measurement") == f.unit
+        assert cfg.get("device_class") == f.ha_device_class
+        assert cfg.get("state_class") == f.ha_state_class
+        numeric = f.kind in ("float", "int")
+        assert cfg.get("suggested_display_precision") == (f.precision if numeric else None)
+        assert cfg.get("entity_category") == (
+            "diagnostic" if f.group == "history"
+            and object_id not in bridge_module.ENERGY_DASHBOARD_SENSORS else None)
+        # the template reads the field under its public key, and the state carries that key
+        path = cfg["value_template"].removeprefix("{{ value_json.").removesuffix(" }}")
+        assert path == f"{f.group}.{f.key}"
+        assert f.key in state[f.group], path
+    battery = configs[topics.config("sensor", "battery_1_voltage")]
+    assert battery["name"] == "Battery 1 voltage"
+    assert battery["suggested_display_precision"] == field("battery.voltage_v").precision
+    assert ".voltage_v | default(None)" in battery["value_template"]
+    assert len(pairs) == len({oid for oid, _ in pairs})
+
+
 # --- against the broker -------------------------------------------------------------------------
 
 
@@ -298,7 +329,7 @@ def test_discovery_configs_are_retained_and_complete(broker: Broker, bridge: Mqt
     serial = device.snapshot["batteries"][0]["serial"]
     assert bridge.device_id == serial and topics.base == f"smallbms/{topics.node}"
     n_batteries = device.snapshot["bank"]["batteries"]
-    expected = 6 + 1 + 3 + 20 + 2 * n_batteries  # binary sensors, switch, buttons, sensors
+    expected = 6 + 1 + 3 + 21 + 2 * n_batteries  # binary sensors, switch, buttons, sensors
 
     def discovery(lis: Listener) -> list[tuple[str, bytes, bool]]:
         return [(t, p, r) for _, t, p, r in lis.messages if t.startswith("homeassistant/")]
@@ -659,8 +690,9 @@ def test_tls_with_a_private_ca(tmp_path: Path, device: Device) -> None:
     again.mkdir()
     b2 = Broker(again, tls=files)
     assert cfg.tls is not None
-    untrusted = MqttBridge(device, replace(cfg, port=b2.port, client_id="bridge-tls-2",
-                                           tls=replace(cfg.tls, ca_file=None)))
+    assert cfg.tls is not None
+    untrusted = MqttBridge(device, cfg.replace(port=b2.port, client_id="bridge-tls-2",
+                                               tls=cfg.tls.replace(ca_file=None)))
     try:
         untrusted.start()
         wait_until(lambda: untrusted.connect_failures >= 1, what="a failed TLS handshake")

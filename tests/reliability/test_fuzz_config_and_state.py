@@ -52,6 +52,7 @@ FULL_CONFIG: dict[str, Any] = {
             "period_s": 1.0, "charge_limit": "continuous"},
     "gpio": {"enabled": False},
     "instant_readout": {"enabled": False, "interval_s": 1.0},
+    "venus": {"enabled": False, "bus": "session", "device_instance": 100},
 }
 
 

@@ -42,8 +42,8 @@ can = pytest.importorskip("can")
 victron_devices = pytest.importorskip("victron_ble.devices")
 
 from smallbms.catalog import CATALOGUE  # noqa: E402
-from smallbms.core.codes import CODE_INFO  # noqa: E402
 from smallbms.integrations import canbus  # noqa: E402
+from smallbms.model.codes import CODE_INFO  # noqa: E402
 
 RECORD_BITS = sum(bits for _, bits in ir.RECORD_LAYOUT)
 #: Where the SoC field starts in the record (bit offset).

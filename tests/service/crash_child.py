@@ -91,7 +91,7 @@ def main(argv: list[str]) -> int:
     twin = TwinSource(scenario)
 
     def obey(d: Decision, c: Core) -> None:
-        twin.obey(d, "A-B01" in d.active_codes or "remote_off" in d.discharge_reasons)
+        twin.obey(d)
 
     sink = CountingSink(store)
     device = Device(core, twin, tick_s=TICK_S, speed=SPEED, sink=sink,

@@ -42,16 +42,18 @@ class FakeClock:
 
 
 def make_device(store: Store | None, *, speed: float = 10.0, tick_s: float = 0.1,
-                sample_every_s: float = 1.0, wireless_enabled: bool = True) -> Device:
-    """The twin of system example 3.3.1 in a running Device (not started)."""
-    scenario = load_scenario(EXAMPLE)
+                sample_every_s: float = 1.0, wireless_enabled: bool = True,
+                scenario_path: Path = EXAMPLE) -> Device:
+    """The twin of system example 3.3.1 (or ``scenario_path``) in a running Device (not
+    started)."""
+    scenario = load_scenario(scenario_path)
     source = TwinSource(scenario)
     persistent = initial_persistent(scenario)
     persistent.wireless_enabled = wireless_enabled
     core = Core(scenario.profile, persistent)
 
     def obey(d: Decision, c: Core) -> None:
-        source.obey(d, "A-B01" in d.active_codes or "remote_off" in d.discharge_reasons)
+        source.obey(d)
 
     return Device(core, source, tick_s=tick_s, speed=speed, sink=store,
                   sample_every_s=sample_every_s, obey=obey)

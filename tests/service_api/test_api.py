@@ -32,7 +32,7 @@ def test_login_right_and_wrong_pin(fresh_rig: Rig) -> None:
     assert r.status_code == 401 and "wrong PIN" in r.json()["detail"]
     assert r.headers["Retry-After"] == "1"
     r = c.post("/api/login", json={"pin": fresh_rig.pin})
-    assert r.status_code == 429 and "wait" in r.json()["detail"]  # slowed down, no sleep
+    assert r.status_code == 429 and "try again in 1 s" in r.json()["detail"]  # no sleep
     fresh_rig.clock.advance(1.0)
     r = c.post("/api/login", json={"pin": fresh_rig.pin})
     assert r.status_code == 200
@@ -276,3 +276,54 @@ def test_instant_readout_key_is_shown_after_login_and_can_be_regenerated(rig: Ri
 
     with TestClient(rig.app) as anonymous:  # no session cookie, no token
         assert anonymous.get("/api/instant-readout").status_code == 401
+
+
+def test_a_pin_of_the_wrong_length_is_refused_as_a_format_error(fresh_rig: Rig) -> None:
+    c = fresh_rig.client
+    r = c.post("/api/login", json={"pin": "12"})
+    assert r.status_code == 422 and "6 to 12 digits" in r.json()["detail"]
+    assert "Retry-After" not in r.headers
+    assert c.post("/api/login", json={"pin": fresh_rig.pin}).status_code == 200  # not slowed
+
+
+def test_field_table_and_words_are_served(rig: Rig) -> None:
+    t = rig.client.get("/api/fields", headers=rig.bearer()).json()
+    by_id = {f["id"]: f for f in t["fields"]}
+    assert by_id["status.soc_pct"]["unit"] == "%" and by_id["status.soc_pct"]["precision"] == 1
+    assert by_id["status.min_cell_voltage_v"]["key"] == "min_cell_v"
+    assert t["reasons"]["discharge_floor"] == "the discharge floor has been reached"
+    assert t["outputs"]["load_disconnect"] == "Load disconnect"
+
+
+def test_history_values_are_rounded_to_the_field_table(rig: Rig) -> None:
+    from smallbms.model.fields import HISTORY_FIELDS
+
+    hist = rig.client.get("/api/history", headers=rig.bearer()).json()
+    checked = 0
+    for f in HISTORY_FIELDS:
+        v = hist.get(f.key)
+        if isinstance(v, float) and f.precision is not None:
+            assert v == round(v, f.precision), (f.key, v)
+            assert str(v) != "-0.0", f.key
+            checked += 1
+    assert checked >= 4
+
+
+def test_an_emptied_setting_asks_for_a_value(rig: Rig) -> None:
+    r = rig.client.put("/api/settings", json={"discharge_floor_pct": None}, headers=rig.bearer())
+    assert r.status_code == 422
+    assert r.json()["detail"] == [{"setting": "discharge_floor_pct", "message": "enter a value"}]
+
+
+def test_spec21_streams_end_when_the_service_stops(fresh_rig: Rig) -> None:
+    h = fresh_rig.bearer()
+    lines: list[str] = []
+    with fresh_rig.client.stream("GET", "/api/stream", headers=h) as r:
+        for line in r.iter_lines():
+            lines.append(line)
+            if line.startswith("data: ") and len(lines) < 1000:
+                fresh_rig.app.state.ctx.close_streams()  # what a stop signal does
+    # the loop ended because the stream ended, with a last word saying why
+    assert "event: closed" in lines
+    closed = lines[lines.index("event: closed") + 1]
+    assert "stopping" in json.loads(closed[len("data: "):])["detail"]

@@ -151,7 +151,12 @@ def test_change_pin(setup) -> None:
     assert e.value.status == 422
     with pytest.raises(AuthError) as e:
         auth.change_pin("0" * 13, "123456789", "c1")
-    assert e.value.status == 401  # wrong old PIN counts as a failure
+    assert e.value.status == 422  # not a PIN at all: a format error, not a wrong try
+    assert auth.retry_after_s("c1") == 0
+    wrong = "000000" if pin != "000000" else "111111"
+    with pytest.raises(AuthError) as e:
+        auth.change_pin(wrong, "123456789", "c1")
+    assert e.value.status == 401 and "wrong PIN" in e.value.message  # counts as a failure
     clock.t += 1
     auth.change_pin(pin, "123456789012", "c1", keep_token=keep)
     assert auth.verify("123456789012") and not auth.verify(pin)
@@ -163,3 +168,51 @@ def test_wireless_refusal_decision() -> None:
     assert wireless_refusal({"powered": False, "wireless_available": False}) == A.NO_POWER_MESSAGE
     assert wireless_refusal({"powered": True, "wireless_available": False}) == A.WIRELESS_OFF_MESSAGE
     assert wireless_refusal({"powered": True, "wireless_available": True}) is None
+
+
+def test_the_right_pin_during_the_slow_down_is_not_called_wrong(setup) -> None:
+    """Issue 15.7: the right PIN sent 0.4 s before the wait ends got 'Wrong PIN ...; wait 0 s'."""
+    auth, pin, clock, _ = setup
+    wrong = "000000" if pin != "000000" else "111111"
+    with pytest.raises(AuthError):
+        auth.login(wrong, "c1")
+    clock.t += 0.6
+    with pytest.raises(AuthError) as e:
+        auth.login(pin, "c1")
+    assert e.value.status == 429
+    assert e.value.message.startswith("PIN not checked")  # not "wrong PIN": it was not checked
+    assert e.value.message.endswith("try again in 1 s")  # rounded up, never "0 s"
+
+
+def test_wrong_pin_and_slow_down_messages_share_their_wording(setup) -> None:
+    auth, pin, _clock, _ = setup
+    wrong = "000000" if pin != "000000" else "111111"
+    with pytest.raises(AuthError) as e401:
+        auth.login(wrong, "c1")
+    with pytest.raises(AuthError) as e429:
+        auth.login(pin, "c1")
+    assert (e401.value.status, e429.value.status) == (401, 429)
+    assert e401.value.message == "wrong PIN; try again in 1 s"
+    assert e429.value.message == "PIN not checked: too soon after a wrong PIN; try again in 1 s"
+    assert A.wait_text(0.01) == "1 s" and A.wait_text(119.2) == "2 min"
+    assert A.wait_text(A.LOCKOUT_S) == "15 min"
+
+
+def test_a_pin_of_the_wrong_length_is_a_format_error_not_a_wrong_try(setup) -> None:
+    auth, pin, _clock, _ = setup
+    for typo in ["12", "1234567890123", "12 456", ""] * 10:
+        with pytest.raises(AuthError) as e:
+            auth.login(typo, "c1")
+        assert e.value.status == 422 and "not counted" in e.value.message
+    assert auth.retry_after_s("c1") == 0
+    assert auth.login(pin, "c1")
+
+
+def test_pin_reset_makes_a_new_pin_and_keeps_the_other_secrets(setup) -> None:
+    auth, pin, _clock, store = setup
+    store.set_secret("instant_readout_key", "00" * 16)
+    new = A.reset_pin(store)
+    assert len(new) == A.NEW_PIN_DIGITS and new.isdigit()
+    assert auth.verify(new) and (new == pin or not auth.verify(pin))
+    assert store.get_secret("instant_readout_key") == "00" * 16
+    assert new not in (store.get_secret(A.PIN_SECRET_NAME) or "")

@@ -60,3 +60,48 @@ def test_bad_override_names_the_command_line() -> None:
 def test_missing_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "nope.toml", {})
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[run]\nprot = 9000\n", "run.prot: unknown key 'prot' (did you mean 'port'?) in [run]"),
+    ("[run]\nport = \"8080\"\n", "run.port: must be a whole number, got '8080'"),
+    ("[run]\ntick_s = true\n", "run.tick_s: must be a number, got true"),
+    ("[run]\nspeed = nan\n", "run.speed: must be a finite number, got nan"),
+    ("[mqt]\nhost = \"x\"\n", "mqt: unknown key 'mqt' (did you mean 'mqtt'?) in the configuration"),
+    ("[mqtt]\nport = 0\n", "mqtt.port: 0 is out of range: must be between 1 and 65535"),
+    ("[mqtt]\ntls = {cafile = \"ca.crt\"}\n",
+     "mqtt.tls.cafile: unknown key 'cafile' (did you mean 'ca_file'?) in [mqtt.tls]"),
+    ("[can]\nbitrate = 500000.0\n", "can.bitrate: must be a whole number, got 500000.0"),
+    ("[gpio]\nenabled = true\npins = {load_disconnect = 17, remote = 17}\n",
+     "gpio.pins.remote: GPIO17 is already used by pins.load_disconnect"),
+    ("[gpio]\npins = {load = 17}\n", "gpio.pins.load: unknown key 'load' in [gpio.pins]"),
+    ("[instant_readout]\ninterval_s = 0\n",
+     "instant_readout.interval_s: 0 is out of range: must be between 0.1 and 60 s"),
+])
+def test_every_table_is_checked_by_one_model_with_the_key_path(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    f = tmp_path / "bms.toml"
+    f.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        load_config(f, {})
+    assert str(e.value).startswith(f"{f}: {message}"), str(e.value)
+
+
+def test_integration_tables_become_the_integrations_configs(tmp_path: Path) -> None:
+    (tmp_path / "ca.crt").write_text("x")
+    f = tmp_path / "bms.toml"
+    f.write_text(
+        '[mqtt]\nusername = "u"\npassword = "secret"\ntls = {ca_file = "ca.crt"}\n'
+        '[can]\nenabled = true\ninterface = "virtual"\n'
+        "[gpio]\nenabled = true\npins = {pre_alarm = 4, readback_pre_alarm = 5}\n"
+        "active_high = {pre_alarm = false}\n"
+    )
+    cfg = load_config(f, {})
+    mqtt, can, gpio = (cfg.integration(n) for n in ("mqtt", "can", "gpio"))
+    assert mqtt.tls.ca_file == tmp_path / "ca.crt" and mqtt.broker_port == 8883
+    assert "secret" not in repr(mqtt)
+    assert (can.enabled, can.interface, can.bitrate) == (True, "virtual", 500000)
+    assert gpio.all_pins() == {"pre_alarm": 4, "readback_pre_alarm": 5}
+    assert gpio.outputs["pre_alarm"].active_high is False
+    assert cfg.integration("instant_readout") is None

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from smallbms import scenario as sc
 from smallbms.catalog import get_model
+from smallbms.sources.components import from_scenario
 from smallbms.twin.components import (
     AcCharger,
     Alternator,
@@ -21,7 +22,6 @@ from smallbms.twin.components import (
     SolarCharger,
     ThreeStage,
     TimeWindows,
-    from_scenario,
     is_enabled,
     next_change_s,
     solve_bus,

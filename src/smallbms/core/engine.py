@@ -5,42 +5,53 @@ does no I/O. The caller feeds it readings and commands with the time (monotonic 
 gets a :class:`Decision` back. The same inputs give the same decisions, whatever the interval
 between readings: timers run against the time passed in, and :meth:`Core.next_deadline_s` says
 when the next one expires so a simulator can skip ahead; :meth:`Core.quiet_region` says which
-input ranges leave the decision unchanged.
+input ranges leave the decision unchanged (and what the monitor's SoC will be for given counter
+deltas).
+
+Within a step the reading of time t comes first, then the commands of time t, then the decision
+(SPEC 18). The decision carries everything a system needs to obey it, including the
+self-consumption state of SPEC 14. Callers outside the core use only the public methods and
+properties (``step``, ``apply``, ``status``, ``snapshot``, ``next_deadline_s``,
+``quiet_region``, ``persistent``, ``settings``, ``commissioned_bank``, ``battery_reports``,
+``history_dict``, ...); ``p``, ``m``, ``latches`` and the other attributes are the core's own.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import Literal
+from typing import Any, Literal
 
 from smallbms.bank import BankProblem, BankTopology, discover
 from smallbms.core import history as hist
 from smallbms.core import monitor as mon
 from smallbms.core import thresholds as th
 from smallbms.core.balancer import BalancerStatus, balancer_status
-from smallbms.core.codes import CODE_ORDER
-from smallbms.core.latch import Latch
+from smallbms.core.latch import ProtectionLatches, ReadbackMonitor
 from smallbms.core.leds import NO_LEDS, classic_leds, ng_leds
-from smallbms.core.quiet import QuietRegion, quiet_region
+from smallbms.core.quiet import QuietInputs, QuietRegion, quiet_region
 from smallbms.core.readings import aggregate as _aggregate
-from smallbms.core.reasons import NO_POWER, charge_reasons, discharge_reasons
 from smallbms.core.remote import remote_on
 from smallbms.core.settings import (
     DEFAULT_SETTINGS,
     SettingError,
     Settings,
     change_setting,
+    change_settings,
     reset_to_defaults,
 )
+from smallbms.core.snapshot import build_snapshot
 from smallbms.core.types import (
     FLOATING,
     HIGH,
+    OUTPUT_NAMES,
     AcceptBank,
     BatteryReport,
     ChangeSetting,
+    ChangeSettings,
     CodeEvent,
     Command,
     CommandResult,
@@ -54,11 +65,15 @@ from smallbms.core.types import (
     Reading,
     ResetDefaults,
     ResetHistory,
+    SelfConsumption,
     SetMode,
     SetSoc,
     SetWireless,
     SyncSoc,
 )
+from smallbms.model.codes import CODE_ORDER
+from smallbms.model.reasons import Reason, words
+from smallbms.model.snapshot import DeviceSnapshot, Status
 
 _BANK_KEY = attrgetter("serial", "model_id", "series_position")
 CODE_LOG_KEPT = 500  # (P) code events kept in the core; the store keeps them all
@@ -94,54 +109,32 @@ class Measurements:
     reports: tuple[BatteryReport | None, ...] = ()
 
 
-class _Latches:
-    """Every protection condition of SPEC 6, one latch each."""
-
-    __slots__ = (
-        "comms_alarm", "comms_warning", "e_b09", "e_b11", "floor", "high_temp",
-        "low_bank", "low_soc", "low_temp", "overvoltage", "pre_alarm", "undervoltage",
-    )
-
-    def __init__(self) -> None:
-        self.pre_alarm = Latch()
-        self.undervoltage = Latch()
-        self.overvoltage = Latch()
-        self.low_temp = Latch()
-        self.high_temp = Latch()
-        self.low_bank = Latch(th.LOW_BANK_DELAY_S)
-        self.comms_warning = Latch(th.COMMS_WARNING_DELAY_S)
-        self.comms_alarm = Latch(th.COMMS_ALARM_DELAY_S)
-        self.low_soc = Latch()
-        self.floor = Latch()
-        self.e_b09 = Latch()
-        self.e_b11 = Latch()
-
-    def all(self) -> tuple[Latch, ...]:
-        return tuple(getattr(self, n) for n in self.__slots__)
-
-
-@dataclass(frozen=True, slots=True)
-class Status:
-    """A snapshot for pages, samples and integrations. Units in every name."""
-
-    powered: bool
-    mode: Mode
-    soc_pct: float | None
-    voltage_v: float | None
-    current_a: float | None
-    power_w: float | None
-    consumed_ah: float | None
-    time_remaining_s: int | None
-    min_cell_v: float | None
-    max_cell_v: float | None
-    min_temperature_c: float | None
-    max_temperature_c: float | None
-    balancer: BalancerStatus | None
-    wireless_available: bool
-    firmware_update: Literal["idle", "updating", "failed"]
+def _latches() -> ProtectionLatches:
+    return ProtectionLatches(
+        th.LOW_BANK_DELAY_S, th.COMMS_WARNING_DELAY_S, th.COMMS_ALARM_DELAY_S)
 
 
 _NAN = math.nan
+
+# reason flags as plain ints: the step combines them with arithmetic on bools (fast), and
+# ``words`` turns a combination into the reason words through a cache
+_R_NO_DATA = Reason.NO_BATTERY_DATA.value
+_R_REMOTE = Reason.REMOTE_OFF.value
+_R_MODE = Reason.MODE_OFF.value
+_R_INVALID = Reason.CONFIGURATION_INVALID.value
+_R_CHANGED = Reason.CONFIGURATION_CHANGED.value
+_R_VOLTAGE = Reason.VOLTAGE_NOT_ALLOWED.value
+_R_HARDWARE = Reason.HARDWARE_ERROR.value
+_R_LOW_CELL = Reason.LOW_CELL_VOLTAGE.value
+_R_LOW_BANK = Reason.LOW_BANK_VOLTAGE.value
+_R_FLOOR = Reason.DISCHARGE_FLOOR.value
+_R_HIGH_CELL = Reason.HIGH_CELL_VOLTAGE.value
+_R_LOW_TEMP = Reason.LOW_TEMPERATURE.value
+_R_HIGH_TEMP = Reason.HIGH_TEMPERATURE.value
+_R_COMMS = Reason.COMMS_LOST.value
+_R_FW_FAILED = Reason.FIRMWARE_UPDATE_FAILED.value
+_R_FW_UPDATE = Reason.FIRMWARE_UPDATE.value
+_NO_POWER = words(Reason.NO_POWER.value)
 
 
 def _finite_or_none(x: float | None) -> float | None:
@@ -153,12 +146,24 @@ class Core:
 
     def __init__(
         self, profile: Profile = "ng", persistent: Persistent | None = None,
-        settings: Settings | None = None,
+        settings: Settings | None = None, *,
+        readback_debounce_s: float = th.READBACK_DEBOUNCE_S,
+        average_from_first_reading: bool = True,
     ) -> None:
+        """``persistent`` restores what a previous run saved (:meth:`persistent`).
+
+        ``readback_debounce_s``: how long an output's read-back may disagree with its command
+        before E-B11 (the I/O layer's relay switching time). ``average_from_first_reading``:
+        the averaged current for time remaining starts at the first known current after every
+        power-up; False keeps the average from before (0 A on a fresh start), as the event logs
+        of SPEC 17 were recorded with.
+        """
         self.profile: Profile = profile
         self.p = persistent if persistent is not None else Persistent()
         if settings is not None:
             self.p.settings = settings
+        self.readback_debounce_s = readback_debounce_s
+        self.average_from_first_reading = average_from_first_reading
         self.powered = False
         self._power_up_pending = True
         self._reset_volatile(0.0)
@@ -166,7 +171,9 @@ class Core:
     # --- power ------------------------------------------------------------------------------
 
     def _reset_volatile(self, now_s: float) -> None:
-        self.latches = _Latches()
+        self.latches = _latches()
+        self.readback = ReadbackMonitor(self.readback_debounce_s, th.READBACK_CLEAR_HOLD_S)
+        self.mv = mon.MonitorVolatile()
         self.power_up_s = now_s
         self.last_t_s: float | None = None
         self.ready = False
@@ -179,12 +186,14 @@ class Core:
         self.e_b05 = False
         self.active_codes: tuple[str, ...] = ()
         self.m = Measurements()
-        self.p.monitor.last_charged_total_ah = None
-        self.p.monitor.last_discharged_total_ah = None
-        self.p.monitor.sync_timer = None
         self.last_complete_s = now_s  # no data yet: the comms timer runs from power-up
         self.latches.comms_warning.since_s = now_s
         self._decision: Decision | None = None
+
+    def set_readback_debounce(self, seconds: float) -> None:
+        """How long an output's read-back may disagree with its command before E-B11."""
+        self.readback_debounce_s = seconds
+        self.readback.debounce_s = seconds
 
     def power_up(self, now_s: float) -> None:
         """Start as after a power-up: volatile state gone, outputs floating until valid data."""
@@ -231,14 +240,20 @@ class Core:
                     self.firmware_failed_s = None
                 elif self.firmware_failed_s is None:
                     self.firmware_failed_s = now_s
-            case ChangeSetting() | SyncSoc() | SetSoc() | ResetDefaults() | ResetHistory() if not ng:
+            case (ChangeSetting() | ChangeSettings() | SyncSoc() | SetSoc() | ResetDefaults()
+                  | ResetHistory()) if not ng:
                 return CommandResult(
                     command, False, "the classic smallBMS has no battery monitor or settings")
             case ChangeSetting(name=name, value=value):
                 try:
                     p.settings = change_setting(p.settings, name, value)
                 except SettingError as e:
-                    return CommandResult(command, False, str(e))
+                    return CommandResult(command, False, str(e), e.name)
+            case ChangeSettings(values=values):
+                try:
+                    p.settings = change_settings(p.settings, dict(values))
+                except SettingError as e:
+                    return CommandResult(command, False, str(e), e.name)
             case SyncSoc():
                 if self._capacity_ah() <= 0:
                     return CommandResult(command, False, "the bank is not known yet")
@@ -275,12 +290,10 @@ class Core:
                 CommandResult(c, False, "the BMS has no power") for c in commands))
         if self._power_up_pending:
             self.power_up(now_s)
-        results = tuple(self.apply(c, now_s) for c in commands)
         dt = 0.0 if self.last_t_s is None else max(0.0, now_s - self.last_t_s)
         self.last_t_s = now_s
         la = self.latches
         p = self.p
-        s = p.settings
         m = self.m
         ng = self.profile == "ng"
 
@@ -299,6 +312,10 @@ class Core:
         self._check_bank(slots, complete)
         if complete:
             self.ready = True
+        # SPEC 18: the commands of time t act on the state after the reading of time t (a
+        # scenario's set_soc at t = 0 finds the bank it has just discovered)
+        results = tuple(self.apply(c, now_s) for c in commands)
+        s = p.settings
 
         # -- protection latches (trip on any valid data; clear only on complete data) ---------
         if have_cells:
@@ -330,7 +347,11 @@ class Core:
             v < th.BANK_VOLTAGE_MIN_V or v > th.BANK_VOLTAGE_MAX_V,
             th.BANK_VOLTAGE_MIN_V + th.BANK_VOLTAGE_CLEAR_MARGIN_V <= v
             <= th.BANK_VOLTAGE_MAX_V - th.BANK_VOLTAGE_CLEAR_MARGIN_V, now_s)
-        la.e_b11.update(reading.output_fault, not reading.output_fault, now_s)
+        rb = self.readback
+        hw_fault = reading.output_fault or (
+            rb.update(reading.readback_mismatch, now_s)
+            if reading.readback_mismatch or rb.outputs else False)
+        la.e_b11.update(hw_fault, not hw_fault, now_s)
 
         # -- the battery monitor and history (NG only) ---------------------------------------
         if ng and bank is not None:
@@ -367,15 +388,17 @@ class Core:
         r_on = remote_on(reading.remote, v)
         m.remote_on = r_on
         common = (
-            (not self.ready) | (not r_on) << 1 | (p.mode != "on") << 2 | self.e_b01 << 3
-            | self.e_b05 << 4 | e_b09 << 5 | e_b11 << 6
+            (not self.ready) * _R_NO_DATA | (not r_on) * _R_REMOTE | (p.mode != "on") * _R_MODE
+            | self.e_b01 * _R_INVALID | self.e_b05 * _R_CHANGED | e_b09 * _R_VOLTAGE
+            | e_b11 * _R_HARDWARE
         )
-        dis = discharge_reasons(common, (
-            a_b01 | a_b08 << 1 | la.floor.active << 2 | la.comms_alarm.active << 3
-            | firmware_load_off << 4))
-        chg = charge_reasons(common, (
-            la.overvoltage.active | la.low_temp.active << 1 | la.high_temp.active << 2
-            | la.comms_warning.active << 3 | self.firmware_updating << 4))
+        dis = words(common | (
+            a_b01 * _R_LOW_CELL | a_b08 * _R_LOW_BANK | la.floor.active * _R_FLOOR
+            | la.comms_alarm.active * _R_COMMS | firmware_load_off * _R_FW_FAILED))
+        chg = words(common | (
+            la.overvoltage.active * _R_HIGH_CELL | la.low_temp.active * _R_LOW_TEMP
+            | la.high_temp.active * _R_HIGH_TEMP | la.comms_warning.active * _R_COMMS
+            | self.firmware_updating * _R_FW_UPDATE))
         atd: OutputState = FLOATING if dis else HIGH
         atc: OutputState = FLOATING if chg else HIGH
         pre: OutputState = HIGH if pre_alarm_wanted else FLOATING
@@ -384,12 +407,17 @@ class Core:
             leds = ng_leds(codes, self.wireless_available(now_s), reading.app_connected)
         else:
             leds = classic_leds(atd, atc)
+        # SPEC 14: low self-consumption in the low-cell-voltage state and when remote off
+        consumption: SelfConsumption = "low" if (ng and a_b01) or not r_on else "on"
         d = Decision(
             load_disconnect=atd, charge_disconnect=atc, pre_alarm=pre, leds=leds,
             allowed_to_charge=not chg, allowed_to_discharge=allowed,
             charge_reasons=chg, discharge_reasons=dis, active_codes=codes,
-            events=events, command_results=results,
+            events=events, command_results=results, self_consumption=consumption,
         )
+        last = self._decision
+        if rb.outputs and last is not None:
+            rb.commanded(tuple(n for n in OUTPUT_NAMES if d.output(n) != last.output(n)))
         self._decision = d
         return d
 
@@ -397,8 +425,8 @@ class Core:
         events = self._diff_codes((), now_s) if self.active_codes else ()
         d = Decision(
             load_disconnect=FLOATING, charge_disconnect=FLOATING, pre_alarm=FLOATING, leds=NO_LEDS,
-            allowed_to_charge=False, allowed_to_discharge="no", charge_reasons=NO_POWER,
-            discharge_reasons=NO_POWER, active_codes=(), events=events,
+            allowed_to_charge=False, allowed_to_discharge="no", charge_reasons=_NO_POWER,
+            discharge_reasons=_NO_POWER, active_codes=(), events=events,
             command_results=results,
         )
         self._decision = d
@@ -440,8 +468,8 @@ class Core:
         cap = bank.capacity_ah
         i = reading.current_a
         charged, discharged = mon.count_charge(
-            ms, i, dt, reading.charged_ah_total, reading.discharged_ah_total, cap)
-        mon.average_current(ms, i, dt)
+            ms, self.mv, i, dt, reading.charged_ah_total, reading.discharged_ah_total, cap)
+        mon.average_current(ms, self.mv, i, dt, self.average_from_first_reading)
         v = reading.bank_voltage_v
         h = p.history
         if charged or discharged:
@@ -453,7 +481,7 @@ class Core:
         # automatic synchronisation to 100 %
         charged_v = s.charged_voltage_v * bank.nominal_voltage_v / 12.8
         tail_a = s.tail_current_pct / 100.0 * cap
-        timer = ms.timer(s.charged_detection_time_min * 60.0)
+        timer = self.mv.timer(s.charged_detection_time_min * 60.0)
         cond = i is not None and v >= charged_v and i <= tail_a
         if timer.update(cond, not cond, now_s) and timer.active:
             self._sync(now_s, automatic=True)
@@ -543,6 +571,45 @@ class Core:
         """The last decision, or None before the first step."""
         return self._decision
 
+    # The core's boundary: what the rest of the program may read. Values are immutable or
+    # copies, so nothing outside the core can change its state except through ``apply``/``step``.
+
+    @property
+    def settings(self) -> Settings:
+        """The settings in force (immutable)."""
+        return self.p.settings
+
+    @property
+    def wireless_enabled(self) -> bool:
+        """The user's wireless setting (access is also on for 30 s after power-up)."""
+        return self.p.wireless_enabled
+
+    @property
+    def commissioned_bank(self) -> BankTopology | None:
+        """The bank as commissioned (immutable), or None before the first one is known."""
+        return self.p.commissioned
+
+    @property
+    def battery_reports(self) -> tuple[BatteryReport | None, ...]:
+        """What each battery reported in the last reading (None: missing or invalid)."""
+        return self.m.reports
+
+    @property
+    def readback_faults(self) -> tuple[str, ...]:
+        """Outputs whose read-back has not followed its command for longer than the debounce."""
+        return self.readback.faulted_outputs
+
+    def history_dict(self) -> dict[str, Any]:
+        """The history of SPEC 11 as plain data (a copy)."""
+        return self.p.history.as_dict()
+
+    def persistent(self) -> Persistent:
+        """A copy of what survives a power cycle, for a store to save (see core.persist)."""
+        p = self.p
+        h = dataclasses.replace(p.history, last_errors=list(p.history.last_errors))
+        return dataclasses.replace(
+            p, monitor=dataclasses.replace(p.monitor), history=h, code_log=list(p.code_log))
+
     def next_deadline_s(self) -> float | None:
         """When the next timer expires if the inputs stay as they are (None: no timer runs)."""
         cands: list[float] = []
@@ -550,7 +617,7 @@ class Core:
             d = latch.deadline()
             if d is not None:
                 cands.append(d)
-        timer = self.p.monitor.sync_timer
+        timer = self.mv.sync_timer
         if timer is not None:
             d = timer.deadline()
             if d is not None:
@@ -562,13 +629,31 @@ class Core:
             cands.append(self.firmware_failed_s + th.FIRMWARE_FAIL_LOAD_OFF_DELAY_S)
         if self.powered and not self.p.wireless_enabled:
             cands.append(self.power_up_s + th.WIRELESS_WINDOW_AFTER_POWER_UP_S)
+        cands += self.readback.deadlines()
         now = self.last_t_s if self.last_t_s is not None else self.power_up_s
         future = [c for c in cands if c > now]
         return min(future) if future else None
 
     def quiet_region(self) -> QuietRegion:
-        """Open input ranges inside which the next decision equals the last one."""
-        return quiet_region(self)
+        """Open input ranges inside which the next decision equals the last one.
+
+        The region also says what the monitor's SoC will be for given counter deltas
+        (:meth:`QuietRegion.soc_inside`), so a runner that skips ahead need not predict it.
+        """
+        bank = self.p.commissioned
+        soc = mon.soc_pct(self.p.monitor, bank.capacity_ah) if bank is not None else None
+        return quiet_region(QuietInputs(
+            latches=self.latches, settings=self.p.settings, bank=bank, profile=self.profile,
+            bank_voltage_v=self.m.bank_voltage_v, sync_timer=self.mv.sync_timer,
+            soc_pct=soc, deadline_s=self.next_deadline_s()))
+
+    def snapshot(self, decision: Decision, t_s: float, wall_s: float = 0.0) -> DeviceSnapshot:
+        """The typed snapshot of the device after ``decision`` (what every client reads)."""
+        return build_snapshot(
+            st=self.status(), d=decision, profile=self.profile,
+            wireless_enabled=self.p.wireless_enabled, bank=self.p.commissioned,
+            reports=self.m.reports, history=self.p.history, settings=self.p.settings.as_dict(),
+            t_s=t_s, wall_s=wall_s)
 
     def status(self) -> Status:
         """Values for pages, samples and integrations (computed on demand, not every step)."""
@@ -598,7 +683,8 @@ class Core:
             time_remaining_s=(
                 mon.time_remaining_s(ms, cap, self.p.settings.discharge_floor_pct, i)
                 if ng and bank is not None else None),
-            min_cell_v=_finite_or_none(m.min_cell_v), max_cell_v=_finite_or_none(m.max_cell_v),
+            min_cell_voltage_v=_finite_or_none(m.min_cell_v),
+            max_cell_voltage_v=_finite_or_none(m.max_cell_v),
             min_temperature_c=_finite_or_none(m.min_temperature_c),
             max_temperature_c=_finite_or_none(m.max_temperature_c),
             balancer=balancer,

@@ -57,3 +57,89 @@ class Latch:
         self.active = False
         self.since_s = None
         self.active_since_s = None
+
+
+class ProtectionLatches:
+    """Every protection condition of SPEC 6, one latch each (volatile: gone at power-up)."""
+
+    __slots__ = (
+        "comms_alarm", "comms_warning", "e_b09", "e_b11", "floor", "high_temp",
+        "low_bank", "low_soc", "low_temp", "overvoltage", "pre_alarm", "undervoltage",
+    )
+
+    def __init__(self, low_bank_delay_s: float, comms_warning_delay_s: float,
+                 comms_alarm_delay_s: float) -> None:
+        self.pre_alarm = Latch()
+        self.undervoltage = Latch()
+        self.overvoltage = Latch()
+        self.low_temp = Latch()
+        self.high_temp = Latch()
+        self.low_bank = Latch(low_bank_delay_s)
+        self.comms_warning = Latch(comms_warning_delay_s)
+        self.comms_alarm = Latch(comms_alarm_delay_s)
+        self.low_soc = Latch()
+        self.floor = Latch()
+        self.e_b09 = Latch()
+        self.e_b11 = Latch()
+
+    def all(self) -> tuple[Latch, ...]:
+        return tuple(getattr(self, n) for n in self.__slots__)
+
+
+class ReadbackMonitor:
+    """E-B11 from output read-backs (SPEC 6): a debounce per output, then a clear hold.
+
+    An output whose read-back disagrees with its command for ``debounce_s`` is at fault; a new
+    command to that output restarts its debounce (the relay gets time to follow) unless it is
+    already at fault. The fault is held until every read-back has followed for ``hold_s``, so a
+    relay that cannot close does not make E-B11 flap (outputs float, read-back agrees, cleared,
+    commanded high, fault again).
+    """
+
+    __slots__ = ("agree_since_s", "debounce_s", "fault", "hold_s", "outputs")
+
+    def __init__(self, debounce_s: float, hold_s: float) -> None:
+        self.debounce_s = debounce_s
+        self.hold_s = hold_s
+        self.outputs: dict[str, Latch] = {}
+        self.fault = False
+        self.agree_since_s: float | None = None
+
+    def update(self, mismatch: frozenset[str], now_s: float) -> bool:
+        """Advance with this reading's raw mismatches; return whether E-B11 is due."""
+        for name in mismatch:
+            if name not in self.outputs:
+                self.outputs[name] = Latch(self.debounce_s)
+        faulted = False
+        for name, latch in self.outputs.items():
+            latch.delay_s = self.debounce_s
+            bad = name in mismatch
+            latch.update(bad, not bad, now_s)
+            faulted = faulted or latch.active
+        if faulted:
+            self.fault = True
+            self.agree_since_s = None
+        elif self.fault:
+            if self.agree_since_s is None:
+                self.agree_since_s = now_s
+            if now_s - self.agree_since_s >= self.hold_s:
+                self.fault = False
+                self.agree_since_s = None
+        return self.fault
+
+    def commanded(self, changed: tuple[str, ...]) -> None:
+        """Outputs whose command changed: their debounce starts again unless at fault."""
+        for name in changed:
+            latch = self.outputs.get(name)
+            if latch is not None and not latch.active:
+                latch.since_s = None
+
+    @property
+    def faulted_outputs(self) -> tuple[str, ...]:
+        return tuple(n for n, latch in self.outputs.items() if latch.active)
+
+    def deadlines(self) -> list[float]:
+        out = [d for latch in self.outputs.values() if (d := latch.deadline()) is not None]
+        if self.fault and self.agree_since_s is not None:
+            out.append(self.agree_since_s + self.hold_s)
+        return out

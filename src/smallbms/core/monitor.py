@@ -9,8 +9,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
 
 from smallbms.core.latch import Latch
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+#: a float, or a numpy array of them (the fleet counts many systems at once)
+Amount = TypeVar("Amount", float, "NDArray[np.float64]")
 
 CHARGE_EFFICIENCY = 0.99  # (P) share of charged Ah that is stored
 PEUKERT_EXPONENT = 1.05  # (P) LiFePO4
@@ -22,14 +30,24 @@ PEUKERT_RATED_HOURS = 20.0  # (S) capacity is rated at the 20 h rate
 
 @dataclass(slots=True)
 class MonitorState:
+    """What the monitor keeps across power cycles (persisted)."""
+
     consumed_ah: float = 0.0
     soc_known: bool = False
     avg_current_a: float = 0.0
     seconds_since_sync: float | None = None
     battery_added_since_sync: bool = False
+
+
+@dataclass(slots=True)
+class MonitorVolatile:
+    """What the monitor forgets at power-up: the counters' last totals, the automatic-sync
+    timer, and whether the averaged current has been seeded since the start."""
+
     last_charged_total_ah: float | None = None
     last_discharged_total_ah: float | None = None
     sync_timer: Latch | None = None
+    average_seeded: bool = False
 
     def timer(self, delay_s: float) -> Latch:
         t = self.sync_timer
@@ -40,6 +58,28 @@ class MonitorState:
         return t
 
 
+def counted_ah(current_a: Amount, dt_s: float) -> tuple[Amount, Amount]:
+    """(Ah charged, Ah discharged) a coulomb counter adds for ``dt_s`` at ``current_a``, with
+    SPEC 9's current threshold: smaller currents count as zero. Plain arithmetic, so it works
+    elementwise on numpy arrays too (the fleet counts many systems at once)."""
+    ah = current_a * dt_s / 3600.0
+    return ah * (current_a >= CURRENT_THRESHOLD_A), -ah * (current_a <= -CURRENT_THRESHOLD_A)
+
+
+@dataclass(slots=True)
+class ChargeCounter:
+    """The cumulative coulomb counters a source hands the core (``Reading.charged_ah_total``,
+    ``discharged_ah_total``), counted the monitor's way (:func:`counted_ah`)."""
+
+    charged_ah: float = 0.0
+    discharged_ah: float = 0.0
+
+    def add(self, current_a: float, dt_s: float) -> None:
+        c, d = counted_ah(current_a, dt_s)
+        self.charged_ah += c
+        self.discharged_ah += d
+
+
 def soc_pct(state: MonitorState, capacity_ah: float) -> float | None:
     """State of charge in %, None while unknown."""
     if not state.soc_known or capacity_ah <= 0:
@@ -48,21 +88,26 @@ def soc_pct(state: MonitorState, capacity_ah: float) -> float | None:
 
 
 def count_charge(
-    state: MonitorState, current_a: float | None, dt_s: float,
+    state: MonitorState, vol: MonitorVolatile, current_a: float | None, dt_s: float,
     charged_total_ah: float | None, discharged_total_ah: float | None, capacity_ah: float,
 ) -> tuple[float, float]:
-    """Integrate one interval; return (Ah charged, Ah discharged) in it (both >= 0)."""
+    """Integrate one interval; return (Ah charged, Ah discharged) in it (both >= 0).
+
+    SPEC 9's current threshold: a reading's current below CURRENT_THRESHOLD_A counts as zero.
+    Counter deltas are taken as they are: the threshold is a floor on the instantaneous current,
+    and the mean current of an interval cannot stand for it (ten minutes at 1 A followed by six
+    hours at 3 mA average 30 mA), so counters must be counted with :class:`ChargeCounter`,
+    which applies the threshold at the source's own integration step.
+    """
     charged = discharged = 0.0
-    prev_c, prev_d = state.last_charged_total_ah, state.last_discharged_total_ah
+    prev_c, prev_d = vol.last_charged_total_ah, vol.last_discharged_total_ah
     if charged_total_ah is not None and discharged_total_ah is not None:
         if prev_c is not None and prev_d is not None:
             charged = max(0.0, charged_total_ah - prev_c)
             discharged = max(0.0, discharged_total_ah - prev_d)
-        state.last_charged_total_ah = charged_total_ah
-        state.last_discharged_total_ah = discharged_total_ah
+        vol.last_charged_total_ah = charged_total_ah
+        vol.last_discharged_total_ah = discharged_total_ah
     elif current_a is not None and dt_s > 0 and abs(current_a) >= CURRENT_THRESHOLD_A:
-        # without counters, currents below the threshold count as zero (measurement floor);
-        # a source with counters applies the same floor as it counts
         if current_a > 0:
             charged = current_a * dt_s / 3600.0
         else:
@@ -74,9 +119,22 @@ def count_charge(
     return charged, discharged
 
 
-def average_current(state: MonitorState, current_a: float | None, dt_s: float) -> None:
-    """Exponential average over AVERAGING_TIME_S, independent of the reading interval."""
-    if current_a is None or dt_s <= 0:
+def average_current(
+    state: MonitorState, vol: MonitorVolatile, current_a: float | None, dt_s: float,
+    seed: bool = True,
+) -> None:
+    """Exponential average over AVERAGING_TIME_S, independent of the reading interval.
+
+    With ``seed`` the average starts at the first known current after power-up (issue: time
+    remaining began from 0 A after every start); without it, from the value kept before.
+    """
+    if current_a is None:
+        return
+    if seed and not vol.average_seeded:
+        vol.average_seeded = True
+        state.avg_current_a = current_a
+        return
+    if dt_s <= 0:
         return
     alpha = 1.0 - math.exp(-dt_s / AVERAGING_TIME_S)
     state.avg_current_a += alpha * (current_a - state.avg_current_a)
@@ -91,6 +149,7 @@ def synchronise(state: MonitorState) -> None:
 
 
 def set_soc(state: MonitorState, value_pct: float, capacity_ah: float) -> None:
+    """Set SoC by hand (or from a scenario's initial SoC): consumed Ah from the capacity."""
     state.consumed_ah = (value_pct / 100.0 - 1.0) * capacity_ah
     state.soc_known = True
 

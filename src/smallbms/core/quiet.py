@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from smallbms.bank import BankTopology
 from smallbms.core import history as hist
-from smallbms.core import monitor as mon
 from smallbms.core import thresholds as th
+from smallbms.core.latch import Latch, ProtectionLatches
+from smallbms.core.monitor import CHARGE_EFFICIENCY, Amount
 from smallbms.core.settings import Settings
+from smallbms.core.types import Profile
 
-if TYPE_CHECKING:
-    from smallbms.core.engine import Core
+
+def soc_change_pct(charged_ah: Amount, discharged_ah: Amount, capacity_ah: Amount) -> Amount:
+    """How far counter deltas move the monitor's SoC, in points (charge counted with the
+    charge efficiency, SPEC 9). Plain arithmetic: works elementwise on numpy arrays too."""
+    return (charged_ah * CHARGE_EFFICIENCY - discharged_ah) / capacity_ah * 100.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +32,9 @@ class QuietRegion:
     A source that keeps every quantity strictly inside its range, and calls again no later than
     ``deadline_s``, sees no output, code or LED change it would have seen reading every second.
     ``None`` bounds mean unbounded. ``needs_complete`` is True: a missing battery changes things.
+    The SoC is the monitor's: :meth:`soc_inside` says whether the counter deltas since the call
+    that made the region keep it inside ``soc_pct`` (``soc_start_pct`` None: SoC unknown, no
+    bound).
     """
 
     min_cell_v: tuple[float, float]
@@ -37,12 +45,40 @@ class QuietRegion:
     current_a: tuple[float, float]
     soc_pct: tuple[float, float]
     deadline_s: float | None
+    soc_start_pct: float | None = None
+    capacity_ah: float = 0.0
+
+    def soc_after(self, charged_ah: float, discharged_ah: float) -> float | None:
+        """The monitor's SoC after these counter deltas (None while unknown)."""
+        if self.soc_start_pct is None:
+            return None
+        after = self.soc_start_pct + soc_change_pct(charged_ah, discharged_ah, self.capacity_ah)
+        return min(100.0, max(0.0, after))
+
+    def soc_inside(self, charged_ah: float, discharged_ah: float) -> bool:
+        """True when the SoC after these counter deltas stays strictly inside ``soc_pct``."""
+        after = self.soc_after(charged_ah, discharged_ah)
+        return after is None or self.soc_pct[0] < after < self.soc_pct[1]
 
 
-def quiet_region(core: Core) -> QuietRegion:
+@dataclass(frozen=True, slots=True)
+class QuietInputs:
+    """What the region is worked out from: the core's latches, settings, bank and monitor."""
+
+    latches: ProtectionLatches
+    settings: Settings
+    bank: BankTopology | None
+    profile: Profile
+    bank_voltage_v: float
+    sync_timer: Latch | None
+    soc_pct: float | None
+    deadline_s: float | None
+
+
+def quiet_region(q: QuietInputs) -> QuietRegion:
     """Open input ranges inside which the next decision equals the last one (see class doc)."""
-    la = core.latches
-    s = core.p.settings
+    la = q.latches
+    s = q.settings
     inf = math.inf
     # minimum cell voltage: pre-alarm and undervoltage
     lo, hi = -inf, inf
@@ -66,13 +102,15 @@ def quiet_region(core: Core) -> QuietRegion:
         (th.HIGH_TEMP_CLEAR_C, inf) if la.high_temp.active else (-inf, th.HIGH_TEMP_TRIP_C))
     vlo, vhi = th.BANK_VOLTAGE_MIN_V, th.BANK_VOLTAGE_MAX_V
     if la.e_b09.active:  # stay on the side of the window we are on
-        if core.m.bank_voltage_v < th.BANK_VOLTAGE_MIN_V + th.BANK_VOLTAGE_CLEAR_MARGIN_V:
+        if q.bank_voltage_v < th.BANK_VOLTAGE_MIN_V + th.BANK_VOLTAGE_CLEAR_MARGIN_V:
             vlo, vhi = -inf, th.BANK_VOLTAGE_MIN_V + th.BANK_VOLTAGE_CLEAR_MARGIN_V
         else:
             vlo, vhi = th.BANK_VOLTAGE_MAX_V - th.BANK_VOLTAGE_CLEAR_MARGIN_V, inf
-    bank = core.p.commissioned
+    bank = q.bank
     ilo, ihi = -inf, inf
     soc_lo, soc_hi = -inf, inf
+    soc_start: float | None = None
+    capacity = 0.0
     if bank is not None:
         n = bank.cells_in_series
         if la.low_bank.active:
@@ -81,12 +119,12 @@ def quiet_region(core: Core) -> QuietRegion:
             vhi = min(vhi, th.LOW_BANK_TRIP_V_PER_CELL * n)
         else:
             vlo = max(vlo, th.LOW_BANK_TRIP_V_PER_CELL * n)
-        if core.profile == "ng":
+        if q.profile == "ng":
             charged_v = s.charged_voltage_v * bank.nominal_voltage_v / 12.8
             tail_a = s.tail_current_pct / 100.0 * bank.capacity_ah
-            timer = core.p.monitor.sync_timer
+            timer = q.sync_timer
             running = timer is not None and (timer.active or timer.since_s is not None)
-            vb = core.m.bank_voltage_v
+            vb = q.bank_voltage_v
             if running:
                 vlo = max(vlo, charged_v)
                 ihi = tail_a
@@ -94,13 +132,15 @@ def quiet_region(core: Core) -> QuietRegion:
                 vhi = min(vhi, charged_v)
             else:
                 ilo = tail_a
-            soc = mon.soc_pct(core.p.monitor, bank.capacity_ah)
+            soc = q.soc_pct
             if soc is not None:
                 soc_lo, soc_hi = _soc_bounds(soc, s, la.low_soc.active, la.floor.active)
+                soc_start, capacity = soc, bank.capacity_ah
     return QuietRegion(
         min_cell_v=min_cell, max_cell_v=max_cell, min_temperature_c=min_t,
         max_temperature_c=max_t, bank_voltage_v=(vlo, vhi), current_a=(ilo, ihi),
-        soc_pct=(soc_lo, soc_hi), deadline_s=core.next_deadline_s(),
+        soc_pct=(soc_lo, soc_hi), deadline_s=q.deadline_s, soc_start_pct=soc_start,
+        capacity_ah=capacity,
     )
 
 

@@ -132,7 +132,9 @@ def change_settings(settings: Settings, values: dict[str, Any]) -> Settings:
     for name, value in values.items():
         new = replace(new, **{name: _check_value(name, value)})
     if values:
-        _check_consistency(new, next(iter(values)))
+        # name a setting of the rule that failed, if the change touched one
+        rule = [n for n in ("low_soc_warning_pct", "discharge_floor_pct") if n in values]
+        _check_consistency(new, rule[0] if rule else next(iter(values)))
     return new
 
 

@@ -55,3 +55,9 @@ WIRELESS_WINDOW_AFTER_POWER_UP_S = 30.0  # (M)
 # Plausibility of a battery report; values outside are treated as invalid data (P).
 CELL_V_PLAUSIBLE = (0.0, 5.0)
 TEMPERATURE_PLAUSIBLE_C = (-60.0, 150.0)
+
+# Output read-back (E-B11): an output whose read-back disagrees with its command this long is at
+# fault (the relay's switching time; the GPIO adapter's `readback_ticks` sets it per device), and
+# the fault is held until every read-back has followed this long (against flapping).
+READBACK_DEBOUNCE_S = 2.0  # (P)
+READBACK_CLEAR_HOLD_S = 30.0  # (P)

@@ -4,17 +4,24 @@ comes out (Decision). Units are in every field name. Everything here is immutabl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal, NamedTuple
 
-OutputState = Literal["high", "floating"]
+from smallbms.model.snapshot import Leds as Leds
+from smallbms.model.snapshot import LedState as LedState
+from smallbms.model.snapshot import Mode as Mode
+from smallbms.model.snapshot import OutputState as OutputState
+
 HIGH: OutputState = "high"
 FLOATING: OutputState = "floating"
 
-LedState = Literal["off", "blink", "on"]
 Profile = Literal["ng", "classic"]
-Mode = Literal["on", "off"]
 DischargeAllowed = Literal["yes", "no", "pre-alarm"]
+#: SPEC 14: which self-consumption state the BMS is in. ``low``: low-cell-voltage shutdown
+#: (A-B01) or remote off; ``on`` otherwise. A source that models the BMS's own draw reads it.
+SelfConsumption = Literal["on", "low"]
 
 OUTPUT_NAMES: tuple[str, ...] = ("load_disconnect", "charge_disconnect", "pre_alarm")
 
@@ -72,7 +79,13 @@ class Reading:
     is also its supply. ``current_a`` is the bank current (positive = charging) or ``None`` when
     unknown. ``charged_ah_total`` / ``discharged_ah_total`` are optional cumulative coulomb
     counters (both >= 0, never decreasing); when given, the monitor integrates their deltas and
-    is exact whatever the interval between readings.
+    is exact whatever the interval between readings; the monitor applies SPEC 9's current
+    threshold to them itself, so a source passes what its counters count.
+
+    ``output_fault`` is a fault the I/O layer has already decided on (an internal fault, a
+    closed adapter): E-B11 at once. ``readback_mismatch`` names the outputs whose read-back does
+    not show the state the core commanded last, raw, this reading: the core debounces it and
+    holds the fault for a while after it is gone (E-B11, SPEC 6).
     """
 
     bank_voltage_v: float
@@ -84,6 +97,7 @@ class Reading:
     output_fault: bool = False
     app_connected: bool = False
     extremes: IntervalExtremes | None = None
+    readback_mismatch: frozenset[str] = frozenset()
 
 
 # --- commands -----------------------------------------------------------------------------------
@@ -98,6 +112,18 @@ class SetMode:
 class ChangeSetting:
     name: str
     value: float
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeSettings:
+    """Change several settings at once, all or nothing: the consistency rules (warning level at
+    or above the floor) are checked on the result, so the order of the values does not matter.
+    A refused change changes nothing."""
+
+    values: Mapping[str, Any] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "values", MappingProxyType(dict(self.values)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,16 +167,19 @@ class SetWireless:
 
 
 Command = (
-    SetMode | ChangeSetting | SyncSoc | SetSoc | ResetDefaults | ResetHistory | AcceptBank
+    SetMode | ChangeSetting | ChangeSettings | SyncSoc | SetSoc | ResetDefaults | ResetHistory | AcceptBank
     | FirmwareUpdateStarted | FirmwareUpdateFinished | SetWireless
 )
 
 
 @dataclass(frozen=True, slots=True)
 class CommandResult:
+    """``setting`` names the setting a refused settings change is about (else None)."""
+
     command: Command
     accepted: bool
     message: str = ""
+    setting: str | None = None
 
 
 # --- outputs ------------------------------------------------------------------------------------
@@ -163,16 +192,6 @@ class CodeEvent:
     t_s: float
     code: str
     state: Literal["active", "cleared"]
-
-
-@dataclass(frozen=True, slots=True)
-class Leds:
-    """LED states. NG: ``error`` and ``bluetooth``. Classic: ``load_on`` and ``temp_ovp``."""
-
-    error: LedState = "off"
-    bluetooth: LedState = "off"
-    load_on: LedState = "off"
-    temp_ovp: LedState = "off"
 
 
 class Decision(NamedTuple):
@@ -189,6 +208,7 @@ class Decision(NamedTuple):
     active_codes: tuple[str, ...]
     events: tuple[CodeEvent, ...] = ()
     command_results: tuple[CommandResult, ...] = ()
+    self_consumption: SelfConsumption = "on"
 
     def output(self, name: str) -> OutputState:
         state: OutputState = getattr(self, name)

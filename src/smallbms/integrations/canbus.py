@@ -2,37 +2,49 @@
 
 The frame set is the de-facto one that Victron GX devices, and many inverters that speak the
 Pylontech-compatible dialect, accept from a third-party BMS: standard 11-bit identifiers, 500
-kbit/s, little-endian fields, one full set about every second. See docs/canbus.md for the frame
-table, the alarm mapping and how to connect.
+kbit/s, little-endian fields, one full set about every second. Two profiles: ``victron`` and
+``pylontech`` (adds 0x359 and 0x35C, names itself "PYLON", sends at least every second). See
+docs/canbus.md for the frame table, the alarm mapping and how to connect, and docs/canbus.dbc
+for the frames in DBC form.
 
 Two layers:
 
-- :func:`frames_from_snapshot` turns one device snapshot (service/snapshot.py) into the eight
-  frames. It is a pure function: the same snapshot gives the same bytes. :func:`decode_frame`
+- :func:`frames_from_snapshot` turns one device snapshot (smallbms.model.snapshot) into the
+  frames of one set. It is a pure function: the same snapshot gives the same bytes. :func:`decode_frame`
   is its inverse, for tests and for anyone debugging a bus.
 - :class:`CanBmsService` runs on its own thread, follows the device's snapshots through a
   subscription, and sends the frame set every ``period_s`` on a python-can bus. It never runs
   on the tick thread. When no new snapshot has arrived for ``STALE_AFTER_S`` it sends zero
-  charge and discharge current limits (fail safe) until snapshots flow again.
+  charge and discharge current limits (fail safe) until snapshots flow again. After each set it
+  reads the peer's keepalive (0x305) and identification (0x307) when they are there.
+
+:func:`limits_from_snapshot` is also what the Venus OS D-Bus service publishes as its DVCC
+limits (SPEC 20: one function for both).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import struct
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, fields
-from typing import Any, Literal, Protocol
+from dataclasses import dataclass
+from typing import Any
 
 import can
 
 from smallbms import __version__
 from smallbms.catalog import END_OF_DISCHARGE_CELL_V, BatteryModel, UnknownBatteryModel, get_model
-from smallbms.errors import ConfigError
+from smallbms.config.integrations import CAN_PROFILES as CAN_PROFILES
+from smallbms.config.integrations import CHARGE_LIMITS as CHARGE_LIMITS
+from smallbms.config.integrations import CanConfig as CanConfig
+from smallbms.config.integrations import CanProfile, ChargeLimit
+from smallbms.integrations.ports import SnapshotSource, WakeableFeed
+from smallbms.model.codes import CODE_INFO, Code, CodeInfo
+from smallbms.model.reasons import Reason
+from smallbms.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -46,16 +58,38 @@ ID_NAME = 0x35E  #: manufacturer name, 8 ASCII characters
 ID_INFO = 0x35F  #: chemistry, hardware version, capacity, software version
 ID_MODULES = 0x372  #: battery (module) counts
 ID_CELLS = 0x373  #: lowest/highest cell voltage and temperature
+ID_CAPACITY = 0x379  #: installed capacity
+ID_PROTECTION = 0x359  #: Pylontech dialect: protection and warning flags, module count, "PN"
+ID_REQUEST = 0x35C  #: Pylontech dialect: charge/discharge enable and request flags
+ID_KEEPALIVE = 0x305  #: received: the inverter's (or GX's) keepalive
+ID_PEER_INFO = 0x307  #: received: the inverter's identification
 
-#: The identifiers of one frame set, in the order they are sent.
+#: The identifiers of one frame set of the "victron" profile, in the order they are sent.
 FRAME_IDS: tuple[int, ...] = (
     ID_LIMITS, ID_SOC, ID_MEASURE, ID_ALARMS, ID_NAME, ID_INFO, ID_MODULES, ID_CELLS,
+    ID_CAPACITY,
 )
+#: The "pylontech" profile: the same frames plus the two its inverters require.
+PYLONTECH_FRAME_IDS: tuple[int, ...] = (
+    ID_LIMITS, ID_SOC, ID_MEASURE, ID_PROTECTION, ID_REQUEST, ID_ALARMS, ID_NAME, ID_INFO,
+    ID_MODULES, ID_CELLS, ID_CAPACITY,
+)
+PROFILE_FRAME_IDS: dict[str, tuple[int, ...]] = {
+    "victron": FRAME_IDS, "pylontech": PYLONTECH_FRAME_IDS,
+}
 
 #: Every frame carries 8 data bytes (unused ones are zero).
 DLC = 8
 #: What the BMS calls itself in frame 0x35E.
 MANUFACTURER = b"SMALLBMS"
+#: What a Pylontech-dialect inverter expects in 0x35E (it checks the name before it trusts
+#: the rest): "PYLON" padded with spaces to 8 bytes.
+PYLONTECH_NAME = b"PYLON   "
+PROFILE_NAMES: dict[str, bytes] = {"victron": MANUFACTURER, "pylontech": PYLONTECH_NAME}
+#: The Pylontech profile sends at least this often: its inverters give up on a quieter BMS.
+PYLONTECH_MAX_PERIOD_S = 1.0
+#: A peer whose keepalive (0x305) has not been heard for this long is reported gone.
+KEEPALIVE_TIMEOUT_S = 5.0
 #: Cell chemistry in frame 0x35F: two ASCII characters, "LF" for LiFePO4 (every catalogue model).
 CHEMISTRY = b"LF"
 #: Hardware version in frame 0x35F (major, minor): a software BMS has no hardware revision.
@@ -67,13 +101,8 @@ CHARGE_VOLTAGE_PER_12V8 = 14.2
 STATE_OF_HEALTH_PCT = 100
 #: No new snapshot for this long → the device is stale and the limits go to zero (P).
 STALE_AFTER_S = 5.0
-#: Send period a GX expects (it drops a BMS after a few seconds of silence).
-DEFAULT_PERIOD_S = 1.0
-DEFAULT_BITRATE = 500_000
 KELVIN_OFFSET = 273.15
 
-ChargeLimit = Literal["continuous", "recommended"]
-CHARGE_LIMITS: tuple[str, ...] = ("continuous", "recommended")
 
 # --- 0x35A: two bits per flag ----------------------------------------------------------------
 
@@ -105,6 +134,49 @@ ALARM_FIELDS: tuple[tuple[str, int, int], ...] = (
     ("cell_imbalance_warning", 7, 0),
 )
 ALARM_FIELD_NAMES: tuple[str, ...] = tuple(n for n, _, _ in ALARM_FIELDS)
+
+#: The 0x35A items (field names without ``_alarm`` / ``_warning``) each code of the code table
+#: raises besides the general flag. Whether the alarm or the warning field of an item goes up
+#: follows from the code's kind (an error counts as an alarm), and every error is an internal
+#: failure. Codes not listed (low SoC) raise only the general flag: the set has no item for them.
+CODE_ITEMS: dict[Code, tuple[str, ...]] = {
+    Code.W_B01: ("low_voltage",),
+    Code.A_B01: ("low_voltage",),
+    Code.A_B08: ("low_voltage",),
+    Code.W_B05: ("internal_failure",),
+    Code.A_B05: ("internal_failure",),
+    Code.A_B09: ("high_temperature", "high_temperature_charge"),
+}
+
+# --- 0x359 and 0x35C (the Pylontech dialect) ---------------------------------------------------
+
+#: (name, byte, bit) of every 0x359 flag we set, and the 0x35A field it follows: protections
+#: (bytes 0-1) follow the alarm fields, warnings (bytes 2-3) the warning fields, so both frames
+#: always tell the same story. Flags not listed (over current) are always 0.
+PROTECTION_FLAGS: tuple[tuple[str, int, int, str], ...] = (
+    ("high_voltage_protection", 0, 1, "high_voltage_alarm"),
+    ("low_voltage_protection", 0, 2, "low_voltage_alarm"),
+    ("high_temperature_protection", 0, 3, "high_temperature_alarm"),
+    ("low_temperature_protection", 0, 4, "low_temperature_alarm"),
+    ("system_error_protection", 1, 3, "internal_failure_alarm"),
+    ("high_voltage_warning", 2, 1, "high_voltage_warning"),
+    ("low_voltage_warning", 2, 2, "low_voltage_warning"),
+    ("high_temperature_warning", 2, 3, "high_temperature_warning"),
+    ("low_temperature_warning", 2, 4, "low_temperature_warning"),
+    ("communication_warning", 3, 3, "internal_failure_warning"),
+)
+PROTECTION_FLAG_NAMES: tuple[str, ...] = tuple(n for n, _, _, _ in PROTECTION_FLAGS)
+#: Bytes 5-6 of 0x359: the two letters Pylontech batteries send there.
+PYLONTECH_PN = b"PN"
+
+#: (name, bit) of byte 0 of 0x35C.
+REQUEST_FLAGS: tuple[tuple[str, int], ...] = (
+    ("charge_enable", 7),
+    ("discharge_enable", 6),
+    ("force_charge_1", 5),
+    ("force_charge_2", 4),
+    ("full_charge_request", 3),
+)
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -204,38 +276,30 @@ def limits_from_snapshot(
 
 def alarm_flags(snap: dict[str, Any], *, stale: bool = False) -> dict[str, int]:
     """The 0x35A fields for one snapshot: FLAG_ACTIVE or FLAG_OK for each reported field."""
-    codes: set[str] = set()
+    infos: list[CodeInfo] = []
     for c in snap.get("active_codes") or ():
         code = c.get("code") if isinstance(c, dict) else c
-        if isinstance(code, str):
-            codes.add(code)
+        info = CODE_INFO.get(code) if isinstance(code, str) else None
+        if info is not None:
+            infos.append(info)
     status = snap.get("status")
     status = status if isinstance(status, dict) else {}
     charge_reasons = set(status.get("charge_reasons") or ())
-    errors = any(c.startswith("E-") for c in codes)
-    no_data = not status or "no_battery_data" in charge_reasons
-    active = {
-        "high_voltage_alarm": "high_cell_voltage" in charge_reasons,
-        "low_voltage_alarm": bool({"A-B01", "A-B08"} & codes),
-        "high_temperature_alarm": "A-B09" in codes,
-        "low_temperature_alarm": False,
-        "high_temperature_charge_alarm": "A-B09" in codes,
-        "low_temperature_charge_alarm": "low_temperature" in charge_reasons,
-        "internal_failure_alarm": errors or "A-B05" in codes or stale or no_data,
-        "cell_imbalance_alarm": False,
-        "high_voltage_warning": False,
-        "low_voltage_warning": "W-B01" in codes,
-        "high_temperature_warning": False,
-        "low_temperature_warning": False,
-        "high_temperature_charge_warning": False,
-        "low_temperature_charge_warning": False,
-        "internal_failure_warning": "W-B05" in codes,
-        "cell_imbalance_warning": status.get("balancer") == "imbalanced",
-    }
-    active["general_alarm"] = (any(c.startswith(("A-", "E-")) for c in codes)
-                               or any(v for k, v in active.items() if k.endswith("_alarm")))
-    active["general_warning"] = (any(c.startswith("W-") for c in codes)
-                                 or any(v for k, v in active.items() if k.endswith("_warning")))
+    no_data = not status or Reason.NO_BATTERY_DATA.word in charge_reasons
+    active = dict.fromkeys(ALARM_FIELD_NAMES, False)
+    for info in infos:
+        suffix = "_warning" if info.kind == "warning" else "_alarm"
+        active["general" + suffix] = True
+        for item in CODE_ITEMS.get(info.code, ()):
+            active[item + suffix] = True
+        if info.kind == "error":
+            active["internal_failure_alarm"] = True
+    active["high_voltage_alarm"] = Reason.HIGH_CELL_VOLTAGE.word in charge_reasons
+    active["low_temperature_charge_alarm"] = Reason.LOW_TEMPERATURE.word in charge_reasons
+    active["internal_failure_alarm"] |= stale or no_data
+    active["cell_imbalance_warning"] = status.get("balancer") == "imbalanced"
+    active["general_alarm"] |= any(v for k, v in active.items() if k.endswith("_alarm"))
+    active["general_warning"] |= any(v for k, v in active.items() if k.endswith("_warning"))
     return {name: FLAG_ACTIVE if active[name] else FLAG_OK for name in ALARM_FIELD_NAMES}
 
 
@@ -269,17 +333,42 @@ def module_counts(snap: dict[str, Any], *, stale: bool = False) -> tuple[int, in
     return online, blocking_charge, blocking_discharge, offline
 
 
+def protection_flags(snap: dict[str, Any], *, stale: bool = False) -> dict[str, bool]:
+    """The 0x359 flags for one snapshot (derived from the 0x35A fields, see PROTECTION_FLAGS)."""
+    flags = alarm_flags(snap, stale=stale)
+    return {name: flags[field] == FLAG_ACTIVE for name, _, _, field in PROTECTION_FLAGS}
+
+
+def request_flags(snap: dict[str, Any], *, stale: bool = False) -> dict[str, bool]:
+    """The 0x35C flags: charge and discharge enabled while their outputs are high (and the
+    snapshot is fresh); a full charge requested while the SoC is unknown (the battery monitor
+    needs one to synchronise). The BMS never asks for a forced charge."""
+    status = snap.get("status")
+    status = status if isinstance(status, dict) else {}
+    outputs = status.get("outputs")
+    outputs = outputs if isinstance(outputs, dict) else {}
+    return {
+        "charge_enable": not stale and outputs.get("charge_disconnect") == "high",
+        "discharge_enable": not stale and outputs.get("load_disconnect") == "high",
+        "force_charge_1": False,
+        "force_charge_2": False,
+        "full_charge_request": bool(status) and _num(status.get("soc_pct")) is None,
+    }
+
+
 def frames_from_snapshot(
     snap: dict[str, Any], *, stale: bool = False, last_soc_pct: float | None = None,
-    charge_limit: ChargeLimit = "continuous",
+    charge_limit: ChargeLimit = "continuous", profile: CanProfile = "victron",
 ) -> list[can.Message]:
-    """The full frame set (ids in FRAME_IDS order) for one device snapshot. Pure.
+    """The full frame set (ids in ``PROFILE_FRAME_IDS[profile]`` order) for one device
+    snapshot. Pure.
 
     ``stale``: the snapshot is old (the device stopped ticking): current limits go to zero and
     the internal-failure alarm is raised. ``last_soc_pct``: what to send while the snapshot's
     SoC is unknown (the last SoC that was known); without it an unknown SoC is sent as 0 %.
     ``charge_limit``: "continuous" (catalogue continuous charge current × parallel) or
-    "recommended" (0.3C × parallel).
+    "recommended" (0.3C × parallel). ``profile``: "victron", or "pylontech" (adds 0x359 and
+    0x35C and names itself "PYLON" in 0x35E).
     """
     status = snap.get("status")
     status = status if isinstance(status, dict) else {}
@@ -316,9 +405,23 @@ def frames_from_snapshot(
                        _u16(kelvin(status.get("min_temperature_c")), 1.0),
                        _u16(kelvin(status.get("max_temperature_c")), 1.0))
 
+    f379 = struct.pack("<H", _u16(capacity, 1.0))
+
+    counts = module_counts(snap, stale=stale)
+    f359 = bytearray(DLC)
+    for (_, byte, bit, _), on in zip(PROTECTION_FLAGS,
+                                     protection_flags(snap, stale=stale).values(), strict=True):
+        f359[byte] |= int(on) << bit
+    f359[4] = min(counts[0], 0xFF)
+    f359[5:7] = PYLONTECH_PN
+    req = request_flags(snap, stale=stale)
+    f35c = bytes([sum(int(req[name]) << bit for name, bit in REQUEST_FLAGS)])
+
     payloads = {ID_LIMITS: f351, ID_SOC: f355, ID_MEASURE: f356, ID_ALARMS: f35a,
-                ID_NAME: MANUFACTURER, ID_INFO: f35f, ID_MODULES: f372, ID_CELLS: f373}
-    return [_message(i, payloads[i]) for i in FRAME_IDS]
+                ID_NAME: PROFILE_NAMES[profile], ID_INFO: f35f, ID_MODULES: f372,
+                ID_CELLS: f373, ID_CAPACITY: f379, ID_PROTECTION: bytes(f359),
+                ID_REQUEST: f35c}
+    return [_message(i, payloads[i]) for i in PROFILE_FRAME_IDS[profile]]
 
 
 def decode_frame(msg: can.Message) -> dict[str, Any]:
@@ -352,6 +455,17 @@ def decode_frame(msg: can.Message) -> dict[str, Any]:
         vmin, vmax, tmin, tmax = struct.unpack_from("<HHHH", data)
         return {"min_cell_v": vmin / 1000, "max_cell_v": vmax / 1000,
                 "min_temperature_k": float(tmin), "max_temperature_k": float(tmax)}
+    if i == ID_CAPACITY:
+        (cap,) = struct.unpack_from("<H", data)
+        return {"installed_capacity_ah": float(cap)}
+    if i == ID_PROTECTION:
+        out: dict[str, Any] = {name: bool(data[byte] >> bit & 1)
+                               for name, byte, bit, _ in PROTECTION_FLAGS}
+        out["module_count"] = data[4]
+        out["pn"] = data[5:7].decode("ascii", "replace")
+        return out
+    if i == ID_REQUEST:
+        return {name: bool(data[0] >> bit & 1) for name, bit in REQUEST_FLAGS}
     raise ValueError(f"unknown frame id 0x{i:03X}")
 
 
@@ -361,84 +475,10 @@ def decode_frames(msgs: Iterable[can.Message]) -> dict[int, dict[str, Any]]:
 
 
 # --- configuration -----------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class CanConfig:
-    """The `[can]` table of the run configuration.
-
-    ```toml
-    [can]
-    enabled = true
-    interface = "socketcan"     # any python-can interface; "virtual" for tests
-    channel = "can0"
-    bitrate = 500000            # VE.Can and BMS-Can run at 500 kbit/s
-    period_s = 1.0              # one full frame set per period, 0.1-10 s
-    charge_limit = "continuous" # or "recommended" (0.3C)
-    ```
-    """
-
-    enabled: bool = False
-    interface: str = "socketcan"
-    channel: str = "can0"
-    bitrate: int = DEFAULT_BITRATE
-    period_s: float = DEFAULT_PERIOD_S
-    charge_limit: ChargeLimit = "continuous"
-
-    @classmethod
-    def from_table(cls, table: dict[str, Any], where: str) -> CanConfig:
-        """Validate a TOML table; any problem raises ValueError naming ``where`` and the key."""
-        if not isinstance(table, dict):
-            raise ConfigError(f"{where}: can: must be a table")
-        known = [f.name for f in fields(cls)]
-        out: dict[str, Any] = {}
-        for key, value in table.items():
-            if key == "enabled":
-                if not isinstance(value, bool):
-                    raise ConfigError(f"{where}: can.enabled: must be true or false, got {value!r}")
-            elif key in ("interface", "channel"):
-                if not isinstance(value, str) or not value.strip():
-                    raise ConfigError(f"{where}: can.{key}: must be a non-empty string, "
-                                      f"got {value!r}")
-            elif key == "bitrate":
-                if isinstance(value, bool) or not isinstance(value, int) or not (
-                        10_000 <= value <= 1_000_000):
-                    raise ConfigError(f"{where}: can.bitrate: must be a whole number of bit/s "
-                                      f"10000-1000000, got {value!r}")
-            elif key == "period_s":
-                if (isinstance(value, bool) or not isinstance(value, int | float)
-                        or (isinstance(value, float) and not math.isfinite(value))
-                        or not 0.1 <= value <= 10.0):
-                    raise ConfigError(f"{where}: can.period_s: must be a number 0.1-10 s, "
-                                      f"got {value!r}")
-                value = float(value)
-            elif key == "charge_limit":
-                if value not in CHARGE_LIMITS:
-                    raise ConfigError(f"{where}: can.charge_limit: must be one of "
-                                      f"{', '.join(CHARGE_LIMITS)}, got {value!r}")
-            else:
-                raise ConfigError(f"{where}: can.{key}: unknown key (known: {', '.join(known)})")
-            out[key] = value
-        return cls(**out)
+# The [can] table (CanConfig) is a pydantic model in smallbms.config.integrations.
 
 
 # --- the service -------------------------------------------------------------------------------
-
-class SnapshotFeed(Protocol):
-    """What the service needs from a snapshot feed (``Subscription`` of service/device.py)."""
-
-    def get(self, timeout_s: float) -> dict[str, Any] | None: ...
-
-    def put(self, snap: dict[str, Any]) -> None: ...
-
-
-class SnapshotSource(Protocol):
-    """What the service needs from the device (``Device`` of service/device.py)."""
-
-    @property
-    def snapshot(self) -> dict[str, Any]: ...
-
-    def subscribe(self) -> contextlib.AbstractContextManager[SnapshotFeed]: ...
-
 
 BusFactory = Callable[[CanConfig], can.BusABC]
 
@@ -458,6 +498,10 @@ class CanBmsService:
     ``start()`` opens the bus and starts the thread; ``stop()`` ends it and closes the bus (it
     is also a context manager). While no new snapshot has arrived for ``stale_after_s`` the
     frames carry zero current limits and the internal-failure alarm.
+
+    The peer's keepalive (0x305) and identification (0x307), when an inverter or GX sends
+    them, are read after every frame set: :attr:`keepalives`, :attr:`peer_present` and
+    :attr:`peer_text` report them, and the log says when a peer appears and when it goes quiet.
     """
 
     def __init__(
@@ -475,42 +519,64 @@ class CanBmsService:
         self.frame_sets_sent = 0
         self.send_errors = 0
         self.last_frames: list[can.Message] = []
+        #: 0x305 keepalive frames heard, and when the last one came (``clock`` time)
+        self.keepalives = 0
+        self.last_keepalive_s: float | None = None
+        #: the peer's 0x307 identification: its bytes, and as text where they are printable
+        self.peer_info: bytes | None = None
+        self._peer_announced = False
         self._bus: can.BusABC | None = None
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._worker = Worker("bms-canbus", self._run)
         self._started = threading.Event()
-        self._feed: SnapshotFeed | None = None
+        self._feed: WakeableFeed | None = None
         self._wake: dict[str, Any] = {}  # put into the feed by stop() to end a wait at once
 
     # --- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._thread is not None:
+        if self._worker.started:
             raise RuntimeError("CAN service already started")
         self._bus = self.bus_factory(self.config)
-        self._stop.clear()
         self._started.clear()
-        self._thread = threading.Thread(target=self._run, name="bms-canbus", daemon=True)
-        self._thread.start()
+        self._worker.start()
         self._started.wait(5.0)
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        self._stop.set()
-        feed = self._feed
-        if feed is not None:
-            feed.put(self._wake)
-        if self._thread is not None:
-            self._thread.join(timeout=timeout_s)
-            if self._thread.is_alive():
-                log.error("CAN service thread did not stop within %.1f s", timeout_s)
-            self._thread = None
+        self._worker.stop(timeout_s, wake=self._wake_feed)
         if self._bus is not None:
             self._bus.shutdown()
             self._bus = None
 
+    def _wake_feed(self) -> None:
+        feed = self._feed
+        if feed is not None:
+            feed.put(self._wake)
+
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._worker.running
+
+    @property
+    def period_s(self) -> float:
+        """The send period: the configured one, at most 1 s for the Pylontech profile."""
+        if self.config.profile == "pylontech":
+            return min(self.config.period_s, PYLONTECH_MAX_PERIOD_S)
+        return self.config.period_s
+
+    @property
+    def peer_present(self) -> bool:
+        """True while a peer's keepalive has been heard within the last few seconds."""
+        last = self.last_keepalive_s
+        return last is not None and self.clock() - last <= KEEPALIVE_TIMEOUT_S
+
+    @property
+    def peer_text(self) -> str | None:
+        """The peer's 0x307 identification as text (printable ASCII only), if it sent one."""
+        info = self.peer_info
+        if info is None:
+            return None
+        text = info.rstrip(b"\x00 ").decode("ascii", "replace")
+        return "".join(c if c.isprintable() and c.isascii() else "?" for c in text)
 
     def __enter__(self) -> CanBmsService:
         self.start()
@@ -533,16 +599,17 @@ class CanBmsService:
             self._feed = None
             self._started.set()
 
-    def _loop(self, feed: SnapshotFeed) -> None:
+    def _loop(self, feed: WakeableFeed) -> None:
         latest: dict[str, Any] = dict(self.device.snapshot or {})
         last_rx: float | None = None  # nothing fresh yet: stale until the first snapshot
         last_soc: float | None = None
-        period = self.config.period_s
+        period = self.period_s
         next_send = self.clock()
-        while not self._stop.is_set():
+        stopping = self._worker.stopping
+        while not stopping.is_set():
             wait = max(0.0, next_send - self.clock())
             snap = feed.get(wait) if wait > 0 else None
-            if snap is self._wake or self._stop.is_set():
+            if snap is self._wake or stopping.is_set():
                 break
             if snap is not None:
                 latest, last_rx = snap, self.clock()
@@ -556,7 +623,9 @@ class CanBmsService:
                 continue
             stale = last_rx is None or now - last_rx > self.stale_after_s
             self._send(frames_from_snapshot(latest, stale=stale, last_soc_pct=last_soc,
-                                            charge_limit=self.config.charge_limit))
+                                            charge_limit=self.config.charge_limit,
+                                            profile=self.config.profile))
+            self._receive()
             next_send += period
             if next_send <= now:  # fell behind (bus blocked): start the rhythm again from now
                 next_send = now + period
@@ -577,3 +646,34 @@ class CanBmsService:
         self.last_frames = frames
         if not failed:
             self.frame_sets_sent += 1
+
+    def _receive(self) -> None:
+        """Read what the peer sent since the last frame set (without waiting)."""
+        bus = self._bus
+        if bus is None:
+            return
+        for _ in range(256):  # a flooded bus must not hold up the next frame set
+            try:
+                msg = bus.recv(0.0)
+            except can.CanError as e:
+                log.debug("CAN receive failed: %s", e)
+                return
+            if msg is None:
+                break
+            if msg.is_extended_id or msg.is_error_frame or msg.is_remote_frame:
+                continue
+            if msg.arbitration_id == ID_KEEPALIVE:
+                self.keepalives += 1
+                self.last_keepalive_s = self.clock()
+                if not self._peer_announced:
+                    self._peer_announced = True
+                    log.info("CAN: the inverter/GX keepalive (0x305) is being received")
+            elif msg.arbitration_id == ID_PEER_INFO:
+                info = bytes(msg.data)
+                if info != self.peer_info:
+                    self.peer_info = info
+                    log.info("CAN: the peer identifies itself (0x307) as %r", self.peer_text)
+        if self._peer_announced and not self.peer_present:
+            self._peer_announced = False
+            log.warning("CAN: no keepalive (0x305) from the inverter/GX for %.0f s",
+                        KEEPALIVE_TIMEOUT_S)

@@ -3,8 +3,9 @@ accepts a handful of commands on fixed topics.
 
 The bridge runs on its own threads and never on the tick thread: paho's network thread (connects,
 reconnects with backoff, receives commands), a publisher thread that follows the device's snapshot
-feed, and a command thread that hands accepted commands to ``Device.command`` (which waits for the
-next tick, so it must not block paho's network thread).
+feed, and a command thread that hands accepted commands to the device's ``command`` (which waits for
+the next tick, so it must not block paho's network thread). The device is anything that satisfies
+:class:`~smallbms.integrations.ports.CommandTarget` (the service's ``Device`` does).
 
 Topics, with ``<base>`` = ``base_topic`` (default ``smallbms/<device id>``):
 
@@ -31,9 +32,8 @@ import re
 import ssl
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -42,16 +42,15 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from smallbms import __version__
+from smallbms.config.integrations import MqttConfig as MqttConfig
 from smallbms.core.types import Command, ResetDefaults, ResetHistory, SetMode, SyncSoc
-from smallbms.errors import ConfigError
-from smallbms.service.device import Device
+from smallbms.integrations.ports import CommandTarget
+from smallbms.model.fields import Field
+from smallbms.model.fields import field as model_field
+from smallbms.worker import Worker
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PORT = 1883
-DEFAULT_TLS_PORT = 8883
-DEFAULT_PUBLISH_INTERVAL_S = 5.0
-DEFAULT_KEEPALIVE_S = 30
 RECONNECT_MIN_S = 1  # paho's reconnect backoff: first wait ...
 RECONNECT_MAX_S = 30  # ... doubling up to this
 QOS = 1
@@ -61,127 +60,10 @@ PRESS = "PRESS"
 MANUFACTURER = "smallbms"
 MODELS = {"ng": "smallBMS NG (software)", "classic": "smallBMS with pre-alarm (software)"}
 _ID_CHARS = re.compile(r"[^A-Za-z0-9_-]")
-_RANGES: dict[str, tuple[float, float]] = {"publish_interval_s": (0.1, 3600.0)}
 
 
 # --- configuration ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TlsConfig:
-    """TLS towards the broker. ``ca_file`` None = the system's trusted CAs."""
-
-    ca_file: Path | None = None
-    certfile: Path | None = None
-    keyfile: Path | None = None
-    insecure: bool = False  # True skips the host name check (the chain is still verified)
-
-
-@dataclass(frozen=True)
-class MqttConfig:
-    """The ``[mqtt]`` table of the ``smallbms run`` configuration."""
-
-    enabled: bool = True
-    host: str = "localhost"
-    port: int | None = None  # None: 1883, or 8883 with TLS
-    username: str | None = None
-    password: str | None = None
-    tls: TlsConfig | None = None
-    base_topic: str | None = None  # None: smallbms/<device id>
-    discovery_prefix: str = "homeassistant"
-    publish_interval_s: float = DEFAULT_PUBLISH_INTERVAL_S
-    client_id: str | None = None  # None: smallbms-<device id>
-    device_id: str | None = None  # None: the serial number of the bank's first battery
-    device_name: str = "smallBMS"
-    keepalive_s: int = DEFAULT_KEEPALIVE_S
-
-    @property
-    def broker_port(self) -> int:
-        if self.port is not None:
-            return self.port
-        return DEFAULT_TLS_PORT if self.tls is not None else DEFAULT_PORT
-
-    @classmethod
-    def from_table(cls, table: Mapping[str, Any], where: str, base: Path | None = None) -> MqttConfig:
-        """Validate a ``[mqtt]`` table. ``where`` names the file in messages; relative TLS file
-        paths are taken from ``base`` (the file's folder; default the working directory).
-        Raises ConfigError (a ValueError) naming the key."""
-        if not isinstance(table, Mapping):
-            raise ConfigError(f"{where}: mqtt: must be a table")
-        base = base if base is not None else Path.cwd()
-        out: dict[str, Any] = {}
-
-        def fail(key: str, msg: str) -> ConfigError:
-            return ConfigError(f"{where}: mqtt.{key}: {msg}")
-
-        for key, value in table.items():
-            if key == "enabled":
-                if not isinstance(value, bool):
-                    raise fail(key, f"must be true or false, got {value!r}")
-                out[key] = value
-            elif key in ("host", "username", "password", "client_id", "device_id", "device_name"):
-                if not isinstance(value, str) or not value:
-                    raise fail(key, f"must be a non-empty string, got {value!r}")
-                if key == "client_id" and len(value.encode()) > 65535:
-                    raise fail(key, "is too long")
-                out[key] = value
-            elif key in ("base_topic", "discovery_prefix"):
-                out[key] = _topic_prefix(value, key, fail)
-            elif key in ("port", "keepalive_s"):
-                lo, hi = (1, 65535) if key == "port" else (5, 3600)
-                if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-                    raise fail(key, f"must be a whole number {lo}-{hi}, got {value!r}")
-                out[key] = value
-            elif key in _RANGES:
-                if (isinstance(value, bool) or not isinstance(value, int | float)
-                        or (isinstance(value, float) and not math.isfinite(value))):
-                    raise fail(key, f"must be a number, got {value!r}")
-                lo_f, hi_f = _RANGES[key]
-                if not lo_f <= value <= hi_f:
-                    raise fail(key, f"{value!r} is out of range {lo_f:g}..{hi_f:g}")
-                out[key] = float(value)
-            elif key == "tls":
-                out[key] = _tls(value, base, fail)
-            else:
-                known = ", ".join(sorted(f.name for f in cls.__dataclass_fields__.values()))
-                raise fail(key, f"unknown key (known: {known})")
-        if "password" in out and "username" not in out:
-            raise fail("password", "is set but mqtt.username is not")
-        return cls(**out)
-
-
-def _topic_prefix(value: Any, key: str, fail: Callable[[str, str], ConfigError]) -> str:
-    if not isinstance(value, str) or not value.strip("/"):
-        raise fail(key, f"must be a non-empty topic, got {value!r}")
-    if any(c in value for c in "+#\0"):
-        raise fail(key, f"must not contain the wildcards + or #, got {value!r}")
-    if value.startswith("/") or value.endswith("/"):
-        raise fail(key, f"must not start or end with /, got {value!r}")
-    return value
-
-
-def _tls(value: Any, base: Path, fail: Callable[[str, str], ConfigError]) -> TlsConfig:
-    if not isinstance(value, Mapping):
-        raise fail("tls", "must be a table (ca_file, certfile, keyfile, insecure)")
-    out: dict[str, Any] = {}
-    for key, v in value.items():
-        if key in ("ca_file", "certfile", "keyfile"):
-            if not isinstance(v, str) or not v:
-                raise fail(f"tls.{key}", f"must be a path, got {v!r}")
-            p = Path(v).expanduser()
-            p = p if p.is_absolute() else base / p
-            if not p.is_file():
-                raise fail(f"tls.{key}", f"no such file: {p}")
-            out[key] = p
-        elif key == "insecure":
-            if not isinstance(v, bool):
-                raise fail("tls.insecure", f"must be true or false, got {v!r}")
-            out[key] = v
-        else:
-            raise fail(f"tls.{key}", "unknown key (known: ca_file, certfile, insecure, keyfile)")
-    if "keyfile" in out and "certfile" not in out:
-        raise fail("tls.keyfile", "is set but tls.certfile is not")
-    return TlsConfig(**out)
+# The [mqtt] table (MqttConfig, TlsConfig) is a pydantic model in smallbms.config.integrations.
 
 
 # --- what is published --------------------------------------------------------------------------
@@ -292,60 +174,109 @@ class _Sensor:
     unit: str | None = None
     state_class: str | None = "measurement"
     category: str | None = None
+    precision: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+# Home Assistant sensors come from the field table (smallbms.model.fields): name, unit, device
+# class, state class and display precision are the field's. The tables below are the one place
+# where MQTT names them: the object id (public - part of the unique id and of the config topic)
+# and the field it shows. The state payload carries each field under its public snapshot key
+# (``Field.key``, e.g. ``status.min_cell_v``), which the value template reads.
+
+#: (object id, field id) of the bank-wide sensors, in announcement order.
+STATUS_SENSORS: tuple[tuple[str, str], ...] = (
+    ("soc", "status.soc_pct"),
+    ("voltage", "status.voltage_v"),
+    ("current", "status.current_a"),
+    ("power", "status.power_w"),
+    ("consumed_ah", "status.consumed_ah"),
+    ("time_remaining", "status.time_remaining_s"),
+    ("min_cell_voltage", "status.min_cell_voltage_v"),
+    ("max_cell_voltage", "status.max_cell_voltage_v"),
+    ("min_temperature", "status.min_temperature_c"),
+    ("max_temperature", "status.max_temperature_c"),
+    ("balancer", "status.balancer"),
+    ("discharge_state", "status.allowed_to_discharge"),
+)
+#: (object id, field id) of the history sensors (entity category "diagnostic").
+HISTORY_SENSORS: tuple[tuple[str, str], ...] = (
+    ("charged_energy", "history.charged_energy_kwh"),
+    ("discharged_energy", "history.discharged_energy_kwh"),
+    ("cycles", "history.cycles"),
+    ("synchronisations", "history.synchronisations"),
+    ("deepest_discharge", "history.deepest_discharge_ah"),
+    ("cumulative_ah_drawn", "history.cumulative_ah_drawn"),
+    ("since_full_charge", "history.seconds_since_full_charge"),
+)
+#: History sensors meant for Home Assistant's Energy dashboard: energy, kWh, total_increasing
+#: (from the field table) and not in the diagnostic category, so the energy picker offers them.
+ENERGY_DASHBOARD_SENSORS: frozenset[str] = frozenset({"charged_energy", "discharged_energy"})
+#: The power sensor signed as the Energy dashboard's battery power expects: positive while the
+#: battery discharges (the "power" sensor keeps the Victron sign: positive while charging).
+DASHBOARD_POWER_ID = "power_discharging_positive"
+#: (object id suffix, field id) of the sensors of each battery: ``battery_<n>_<suffix>``.
+BATTERY_SENSORS: tuple[tuple[str, str], ...] = (
+    ("voltage", "battery.voltage_v"),
+    ("temperature", "battery.temperature_c"),
+)
+#: Entity names Home Assistant has known since before the field table, where they differ from
+#: the field's label (kept: renaming an entity surprises its owner).
+ENTITY_NAMES: dict[str, str] = {
+    "discharge_state": "Allowed to discharge",
+    "since_full_charge": "Time since last full charge",
+}
+_STATE_ATTRIBUTES = "<state>"  # replaced by the state topic in a config
+#: Further discovery keys of some sensors (enum options, attributes from the state).
+SENSOR_EXTRAS: dict[str, dict[str, Any]] = {
+    "balancer": {"options": ["unknown", "balancing", "imbalanced", "balanced"]},
+    "discharge_state": {
+        "options": ["yes", "no", "pre-alarm"],
+        "json_attributes_topic": _STATE_ATTRIBUTES,
+        "json_attributes_template": "{{ {'reasons': value_json.status.discharge_reasons} | tojson }}"},
+}
+
+
+def _json_path(field_id: str) -> str:
+    """Where the state payload carries a field: ``<group>.<public key>``."""
+    f = model_field(field_id)
+    return f"{f.group}.{f.key}"
+
+
+def _field_sensor(object_id: str, f: Field, template: str, name: str | None = None,
+                  category: str | None = None, extra: dict[str, Any] | None = None) -> _Sensor:
+    return _Sensor(object_id, name or ENTITY_NAMES.get(object_id, f.label), template,
+                   f.ha_device_class, f.unit, f.ha_state_class, category,
+                   f.precision if f.kind in ("float", "int") else None,
+                   extra if extra is not None else SENSOR_EXTRAS.get(object_id, {}))
+
+
 def _sensors(batteries: int) -> list[_Sensor]:
-    S = _Sensor
-    out = [
-        S("soc", "State of charge", _v("status.soc_pct"), "battery", "%"),
-        S("voltage", "Voltage", _v("status.voltage_v"), "voltage", "V"),
-        S("current", "Current", _v("status.current_a"), "current", "A"),
-        S("power", "Power", _v("status.power_w"), "power", "W"),
-        S("consumed_ah", "Consumed", _v("status.consumed_ah"), None, "Ah"),
-        S("time_remaining", "Time remaining", _v("status.time_remaining_s"), "duration", "s"),
-        S("min_cell_voltage", "Lowest cell voltage", _v("status.min_cell_v"), "voltage", "V"),
-        S("max_cell_voltage", "Highest cell voltage", _v("status.max_cell_v"), "voltage", "V"),
-        S("min_temperature", "Lowest battery temperature", _v("status.min_temperature_c"),
-          "temperature", "°C"),
-        S("max_temperature", "Highest battery temperature", _v("status.max_temperature_c"),
-          "temperature", "°C"),
-        S("balancer", "Balancer", _v("status.balancer"), "enum", None, None,
-          extra={"options": ["unknown", "balancing", "imbalanced", "balanced"]}),
-        S("discharge_state", "Allowed to discharge", _v("status.allowed_to_discharge"), "enum",
-          None, None, extra={
-              "options": ["yes", "no", "pre-alarm"],
-              "json_attributes_topic": "<state>",
-              "json_attributes_template":
-                  "{{ {'reasons': value_json.status.discharge_reasons} | tojson }}"}),
-        S("active_codes", "Active codes", _v("active_codes_text"), None, None, None, extra={
-            "icon": "mdi:alert-circle-outline",
-            "json_attributes_topic": "<state>",
-            "json_attributes_template": "{{ {'codes': value_json.codes} | tojson }}"}),
-        # history
-        S("charged_energy", "Charged energy", _v("history.charged_energy_kwh"), "energy", "kWh",
-          "total_increasing", "diagnostic"),
-        S("discharged_energy", "Discharged energy", _v("history.discharged_energy_kwh"), "energy",
-          "kWh", "total_increasing", "diagnostic"),
-        S("cycles", "Charge cycles", _v("history.cycles"), None, None, "total_increasing",
-          "diagnostic"),
-        S("synchronisations", "Synchronisations", _v("history.synchronisations"), None, None,
-          "total_increasing", "diagnostic"),
-        S("deepest_discharge", "Deepest discharge", _v("history.deepest_discharge_ah"), None, "Ah",
-          None, "diagnostic"),
-        S("cumulative_ah_drawn", "Cumulative Ah drawn", _v("history.cumulative_ah_drawn"), None,
-          "Ah", None, "diagnostic"),
-        S("since_full_charge", "Time since last full charge", _v("history.seconds_since_full_charge"),
-          "duration", "s", None, "diagnostic"),
-    ]
+    out = [_field_sensor(oid, model_field(fid), _v(_json_path(fid))) for oid, fid in STATUS_SENSORS]
+    power = model_field("status.power_w")
+    p = "value_json." + _json_path("status.power_w")
+    out.append(_Sensor(
+        DASHBOARD_POWER_ID, "Battery power (positive = discharging)",
+        "{{ none if " + p + " is none else (0 - " + p + ") | round(" + str(power.precision) + ") }}",
+        power.ha_device_class, power.unit, power.ha_state_class, precision=power.precision))
+    out.append(_Sensor("active_codes", "Active codes", _v("active_codes_text"), None, None, None,
+                       extra={"icon": "mdi:alert-circle-outline",
+                              "json_attributes_topic": _STATE_ATTRIBUTES,
+                              "json_attributes_template":
+                                  "{{ {'codes': value_json.codes} | tojson }}"}))
+    out += [_field_sensor(oid, model_field(fid), _v(_json_path(fid)),
+                          category=None if oid in ENERGY_DASHBOARD_SENSORS else "diagnostic")
+            for oid, fid in HISTORY_SENSORS]
     for i in range(batteries):
         item = f"(value_json.batteries[{i}] | default({{}}, true))"
-        out.append(S(f"battery_{i + 1}_voltage", f"Battery {i + 1} voltage",
-                     "{{ " + item + ".voltage_v | default(None) }}", "voltage", "V", extra={
-                         "json_attributes_topic": "<state>",
-                         "json_attributes_template": "{{ " + item + " | tojson }}"}))
-        out.append(S(f"battery_{i + 1}_temperature", f"Battery {i + 1} temperature",
-                     "{{ " + item + ".temperature_c | default(None) }}", "temperature", "°C"))
+        for suffix, fid in BATTERY_SENSORS:
+            f = model_field(fid)
+            extra = ({"json_attributes_topic": _STATE_ATTRIBUTES,
+                      "json_attributes_template": "{{ " + item + " | tojson }}"}
+                     if suffix == BATTERY_SENSORS[0][0] else {})
+            out.append(_field_sensor(
+                f"battery_{i + 1}_{suffix}", f, "{{ " + item + f".{f.key} | default(None) }}}}",
+                name=f"Battery {i + 1} {f.label.lower()}", extra=extra))
     return out
 
 
@@ -357,9 +288,10 @@ BINARY_SENSORS: tuple[tuple[str, str, str, str | None], ...] = (
      _on_if("value_json.status.outputs.charge_disconnect == 'high'"), "power"),
     ("pre_alarm", "Pre-alarm output", _on_if("value_json.status.outputs.pre_alarm == 'high'"),
      "problem"),
-    ("allowed_to_charge", "Charging allowed", _on_if("value_json.status.allowed_to_charge"), None),
-    ("allowed_to_discharge", "Discharging allowed",
-     _on_if("value_json.status.allowed_to_discharge != 'no'"), None),
+    ("allowed_to_charge", model_field("status.allowed_to_charge").label,
+     _on_if("value_json." + _json_path("status.allowed_to_charge")), None),
+    ("allowed_to_discharge", model_field("status.allowed_to_discharge").label,
+     _on_if("value_json." + _json_path("status.allowed_to_discharge") + " != 'no'"), None),
     ("alarm", "Alarm active", _on_if("value_json.alarm_active"), "problem"),
 )
 
@@ -389,10 +321,12 @@ def discovery_configs(
             cfg["unit_of_measurement"] = s.unit
         if s.state_class:
             cfg["state_class"] = s.state_class
+        if s.precision is not None:
+            cfg["suggested_display_precision"] = s.precision
         if s.category:
             cfg["entity_category"] = s.category
         for k, v in s.extra.items():
-            cfg[k] = topics.state if v == "<state>" else v
+            cfg[k] = topics.state if v == _STATE_ATTRIBUTES else v
         add("sensor", s.object_id, s.name, cfg)
     for object_id, name, template, device_class in BINARY_SENSORS:
         cfg = {"state_topic": topics.state, "value_template": template,
@@ -400,8 +334,8 @@ def discovery_configs(
         if device_class:
             cfg["device_class"] = device_class
         add("binary_sensor", object_id, name, cfg)
-    add("switch", "mode", "Mode", {
-        "state_topic": topics.state, "value_template": _v("status.mode"),
+    add("switch", "mode", model_field("status.mode").label, {
+        "state_topic": topics.state, "value_template": _v(_json_path("status.mode")),
         "state_on": "on", "state_off": "off",
         "command_topic": topics.mode_set, "payload_on": "ON", "payload_off": "OFF",
         "device_class": "switch", "qos": QOS,
@@ -429,7 +363,7 @@ def battery_slots(snapshot: Mapping[str, Any]) -> int:
 class MqttBridge:
     """Publishes a Device to an MQTT broker and forwards the configured commands to it."""
 
-    def __init__(self, device: Device, config: MqttConfig, *, ready_timeout_s: float = 10.0) -> None:
+    def __init__(self, device: CommandTarget, config: MqttConfig, *, ready_timeout_s: float = 10.0) -> None:
         self.device = device
         self.config = config
         self.ready_timeout_s = ready_timeout_s
@@ -445,7 +379,8 @@ class MqttBridge:
         self._resync = threading.Event()
         self._stop = threading.Event()
         self._commands: queue.Queue[tuple[str, Command]] = queue.Queue()
-        self._threads: list[threading.Thread] = []
+        self._workers = [Worker("mqtt-publish", self._publisher, stopping=self._stop),
+                         Worker("mqtt-commands", self._command_worker, stopping=self._stop)]
         self._published_configs: set[str] = set()
         self._lock = threading.Lock()
 
@@ -494,12 +429,8 @@ class MqttBridge:
         self._client = client
         client.connect_async(cfg.host, cfg.broker_port, keepalive=cfg.keepalive_s)
         client.loop_start()
-        self._threads = [
-            threading.Thread(target=self._publisher, name="mqtt-publish", daemon=True),
-            threading.Thread(target=self._command_worker, name="mqtt-commands", daemon=True),
-        ]
-        for t in self._threads:
-            t.start()
+        for w in self._workers:
+            w.start()
         log.info("mqtt: connecting to %s:%d as %s, base topic %s", cfg.host, cfg.broker_port,
                  cfg.username or "anonymous", self.topics.base)
 
@@ -508,10 +439,8 @@ class MqttBridge:
         client = self._client
         if client is None:
             return
-        self._stop.set()
-        for t in self._threads:
-            t.join(timeout_s)
-        self._threads = []
+        for w in self._workers:  # they share one stop flag: the first stop signals both
+            w.stop(timeout_s)
         if self.connected and self.topics is not None:
             info = client.publish(self.topics.availability, NOT_AVAILABLE, qos=QOS, retain=True)
             with contextlib.suppress(RuntimeError, ValueError):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 import threading
 import time
@@ -61,8 +62,9 @@ class SecretStore(Protocol):
 class AuthError(Exception):
     """A refused login or PIN change.
 
-    ``status`` is the HTTP status that fits (401 wrong PIN, 429 slowed down or locked out,
-    422 a malformed new PIN); ``retry_after_s`` says when the client may try again, if relevant.
+    ``status`` is the HTTP status that fits (401 wrong PIN, 429 slowed down or locked out: the
+    PIN was not checked, 422 a PIN that is not 6-12 digits: not counted as a wrong PIN);
+    ``retry_after_s`` says when the client may try again, if relevant.
     """
 
     def __init__(self, message: str, status: int = 401, retry_after_s: float | None = None) -> None:
@@ -106,9 +108,23 @@ def pin_problem(pin: str) -> str | None:
     return None
 
 
+def wait_text(seconds: float) -> str:
+    """A wait as people read it: whole seconds rounded up (never "0 s"), minutes from 2 min."""
+    whole = max(1, math.ceil(seconds))
+    return f"{whole} s" if whole < 120 else f"{math.ceil(whole / 60)} min"
+
+
 def new_pin() -> str:
     """A uniformly random PIN of :data:`NEW_PIN_DIGITS` digits (leading zeros allowed)."""
     return f"{secrets.randbelow(10**NEW_PIN_DIGITS):0{NEW_PIN_DIGITS}d}"
+
+
+def reset_pin(store: SecretStore) -> str:
+    """Replace the device PIN by a new random one and return it (for ``smallbms pin reset``,
+    which needs access to the machine; the history and settings are left alone)."""
+    pin = new_pin()
+    store.set_secret(PIN_SECRET_NAME, hash_pin(pin))
+    return pin
 
 
 def ensure_pin(store: SecretStore) -> str | None:
@@ -216,9 +232,12 @@ class Auth:
         Every session except ``keep_token`` ends, so other devices must log in with the new PIN.
         Raises :class:`AuthError` when refused.
         """
+        problem = pin_problem(old)
+        if problem is not None:
+            raise AuthError(f"current PIN: {problem} (not counted as a wrong PIN)", status=422)
         self._check_not_blocked(client_id)
         if not self.verify(old):
-            raise self._fail(client_id, "the current PIN is wrong")
+            raise self._fail(client_id, "wrong PIN: the current PIN is not this one")
         problem = pin_problem(new)
         if problem is not None:
             raise AuthError(f"new PIN refused: {problem}", status=422)
@@ -245,11 +264,12 @@ class Auth:
                 f = self._failures.get(client_id)
                 locked = f is not None and f.count >= LOCKOUT_AFTER_FAILURES
                 own = f is not None and f.blocked_until > self.clock()
-            what = (f"Too many wrong PINs: locked out, try again in {wait:.0f} s" if locked
-                    else f"Wrong PIN entered; wait {wait:.0f} s before trying again" if own
-                    else f"Many wrong PINs were entered on this device; wait {wait:.0f} s before "
-                         "trying again")
-            raise AuthError(what, status=429, retry_after_s=wait)
+            # the PIN sent now is not checked at all, so the message must not call it wrong
+            why = ("too many wrong PINs in a row: locked out" if locked
+                   else "too soon after a wrong PIN" if own
+                   else "many wrong PINs were entered on this device")
+            raise AuthError(f"PIN not checked: {why}; try again in {wait_text(wait)}",
+                            status=429, retry_after_s=wait)
 
     def _fail(self, client_id: str, message: str) -> AuthError:
         now = self.clock()
@@ -266,13 +286,15 @@ class Auth:
             self._device.blocked_until = now + device_delay
         delay = max(delay, device_delay)
         if count >= LOCKOUT_AFTER_FAILURES:
-            message += f"; {count} wrong PINs in a row: locked out for {delay / 60:.0f} min"
-        else:
-            message += f"; next attempt possible in {delay:.0f} s"
+            message += f"; {count} wrong PINs in a row: locked out"
+        message += f"; try again in {wait_text(delay)}"
         return AuthError(message, status=401, retry_after_s=delay)
 
     def login(self, pin: str, client_id: str) -> str:
         """Check ``pin`` and open a session; returns its token or raises :class:`AuthError`."""
+        problem = pin_problem(pin)
+        if problem is not None:  # a typing slip, not a guess: not counted as a wrong PIN
+            raise AuthError(f"{problem} (not counted as a wrong PIN)", status=422)
         self._check_not_blocked(client_id)
         if not self.verify(pin):
             raise self._fail(client_id, "wrong PIN")

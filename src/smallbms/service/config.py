@@ -13,23 +13,38 @@ sample_every_s = 10.0         # time-series sample period (simulated seconds)
 bus_delay_s = 0.0             # twin: simulated seconds after each start before the batteries
                               # answer on the bus (0: from the first tick)
 ```
-Every key is optional; unknown keys are refused with the file and key named. The integrations
-have tables of their own, validated by their modules: ``[mqtt]`` (integrations/mqtt.py),
-``[can]`` (integrations/canbus.py), ``[gpio]`` (integrations/gpio.py) and ``[instant_readout]``
-(integrations/instant_readout.py); see docs/mqtt.md, docs/canbus.md, docs/gpio-wiring.md and
-docs/instant-readout.md.
+Every key is optional. The file is checked against the models of :mod:`smallbms.config` (the
+``[run]`` table, ``[bus]`` (where the readings come from, docs/bus-*.md) and the integration
+tables ``[mqtt]``, ``[can]``, ``[gpio]``, ``[instant_readout]`` and ``[venus]``; see docs/mqtt.md,
+docs/canbus.md, docs/gpio-wiring.md, docs/instant-readout.md and docs/venus-os.md): unknown keys
+are refused with "did you mean", and every problem is a
+:class:`~smallbms.errors.ConfigError` naming the file and the key path.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from smallbms.config.integrations import INTEGRATION_TABLES, GpioConfigError, GpioTable
+from smallbms.config.run import RunFile, RunTable
 from smallbms.errors import ConfigError
+from smallbms.schema import first_problem
+
+__all__ = [
+    "DEFAULT_HOST",
+    "DEFAULT_PORT",
+    "INTEGRATION_TABLES",
+    "RunConfig",
+    "apply_values",
+    "default_data_dir",
+    "load_config",
+]
 
 DEFAULT_PORT = 8080
 DEFAULT_HOST = "127.0.0.1"
@@ -53,6 +68,8 @@ class RunConfig:
     bus_delay_s: float = 0.0
     #: validated integration configs by table name (absent = not configured)
     integrations: tuple[tuple[str, Any], ...] = ()
+    #: the ``[bus]`` table (:class:`smallbms.buses.config.BusTable`); None = the twin
+    bus: Any = None
 
     def integration(self, name: str) -> Any:
         """The validated config of one integration table, or None."""
@@ -63,105 +80,63 @@ class RunConfig:
         return (self.data_dir or default_data_dir()).expanduser()
 
 
-_RANGES: dict[str, tuple[float, float]] = {
-    "tick_s": (0.1, 10.0), "speed": (0.01, 10000.0), "sample_every_s": (0.1, 86400.0),
-    "bus_delay_s": (0.0, 86400.0),
-}
-
-
-def _number(where: str, key: str, value: Any) -> float:
-    # ints are always finite (and may be too large for math.isfinite): only floats are checked
-    if (isinstance(value, bool) or not isinstance(value, int | float)
-            or (isinstance(value, float) and not math.isfinite(value))):
-        raise ConfigError(f"{where}: {key}: must be a number, got {value!r}")
-    lo, hi = _RANGES[key]
-    if not lo <= value <= hi:
-        raise ConfigError(f"{where}: {key}: {value!r} is out of range {lo:g}..{hi:g}")
-    return float(value)
+def _with_run_table(cfg: RunConfig, run: RunTable) -> RunConfig:
+    return replace(cfg, **{key: getattr(run, key) for key in run.model_fields_set})
 
 
 def apply_values(cfg: RunConfig, values: dict[str, Any], where: str, base: Path) -> RunConfig:
-    """Validate and apply ``values`` (from a file's [run] table or the command line)."""
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        if value is None:
-            continue
-        if key in _RANGES:
-            out[key] = _number(where, key, value)
-        elif key == "port":
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
-                raise ConfigError(f"{where}: port: must be a whole number 0-65535, got {value!r}")
-            out[key] = value
-        elif key == "host":
-            if not isinstance(value, str) or not value:
-                raise ConfigError(f"{where}: host: must be a host name or address")
-            out[key] = value
-        elif key in ("scenario", "data_dir"):
-            if not isinstance(value, str | Path) or not str(value):
-                raise ConfigError(f"{where}: {key}: must be a path")
-            p = Path(value).expanduser()
-            out[key] = p if p.is_absolute() else base / p
-        else:
-            known = ", ".join(["scenario", "port", "host", "data_dir", *_RANGES])
-            raise ConfigError(f"{where}: {key}: unknown key (known: {known})")
-    return replace(cfg, **out)
+    """Validate and apply ``values`` (from a file's [run] table or the command line); ``None``
+    values are not given. Relative paths are taken from ``base``."""
+    given = {key: value for key, value in values.items() if value is not None}
+    try:
+        run = RunTable.model_validate(given, context={"base": base})
+    except ValidationError as exc:
+        key, message = first_problem(exc)
+        raise ConfigError(f"{where}: {key}: {message}") from None
+    return _with_run_table(cfg, run)
 
 
-INTEGRATION_TABLES = ("mqtt", "can", "gpio", "instant_readout")
-
-
-def _parse_integration(name: str, table: Any, path: Path) -> Any:
-    """Validate one integration table with its own module (imported only when configured)."""
-    if not isinstance(table, dict):
-        raise ConfigError(f"{path}: {name}: must be a table")
-    if name == "mqtt":
-        from smallbms.integrations.mqtt import MqttConfig
-
-        return MqttConfig.from_table(table, str(path), path.parent)
-    if name == "can":
-        from smallbms.integrations.canbus import CanConfig
-
-        return CanConfig.from_table(table, str(path))
-    if name == "gpio":
-        from smallbms.integrations.gpio import GpioConfig
-
-        return GpioConfig.from_table(table, f"{path} [gpio]")
-    from smallbms.integrations.instant_readout import InstantReadoutConfig
-
-    return InstantReadoutConfig.from_table(table, str(path))
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text: {e}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    except (ValueError, RecursionError) as e:  # an integer too long, nesting too deep
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
 
 
 def load_config(path: Path | None, overrides: dict[str, Any]) -> RunConfig:
     """Defaults, then the file's [run] table, then command-line overrides."""
     cfg = RunConfig()
     if path is not None:
+        data = _read(path)
         try:
-            text = path.read_bytes().decode("utf-8")
-        except OSError as e:
-            raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
-        except UnicodeDecodeError as e:
-            raise ConfigError(f"{path}: not UTF-8 text: {e}") from None
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"{path}: not valid TOML: {e}") from None
-        except (ValueError, RecursionError) as e:  # an integer too long, nesting too deep
-            raise ConfigError(f"{path}: not valid TOML: {e}") from None
-        unknown = set(data) - {"run", *INTEGRATION_TABLES}
-        if unknown:
-            known = ", ".join(["run", *INTEGRATION_TABLES])
-            raise ConfigError(f"{path}: {sorted(unknown)[0]}: unknown table (known: {known})")
-        run = data.get("run", {})
-        if not isinstance(run, dict):
-            raise ConfigError(f"{path}: run: must be a table")
-        cfg = apply_values(cfg, run, str(path), path.parent)
-        found = []
+            checked = RunFile.model_validate(data, context={"base": path.parent})
+        except ValidationError as exc:
+            key, message = first_problem(exc)
+            raise ConfigError(f"{path}: {key}: {message}") from None
+        except RecursionError:
+            raise ConfigError(f"{path}: nested too deeply") from None
+        if checked.run is not None:
+            cfg = _with_run_table(cfg, checked.run)
+        found: list[tuple[str, Any]] = []
         for name in INTEGRATION_TABLES:
-            if name in data:
+            table = getattr(checked, name)
+            if isinstance(table, GpioTable):
                 try:
-                    found.append((name, _parse_integration(name, data[name], path)))
-                except ValueError as e:
-                    msg = str(e)
-                    raise ConfigError(msg if str(path) in msg else f"{path}: {msg}") from None
-        cfg = replace(cfg, integrations=tuple(found))
+                    table = table.config("gpio")
+                except GpioConfigError as e:  # "gpio: pins.remote: ..."
+                    raise ConfigError(f"{path}: {str(e).replace(': ', '.', 1)}") from None
+            if table is not None:
+                found.append((name, table))
+        bus = checked.bus
+        if bus is not None and bus.replay is not None and not Path(bus.replay).is_absolute():
+            bus = bus.model_copy(update={"replay": str(path.parent / bus.replay)})
+        cfg = replace(cfg, integrations=tuple(found), bus=bus)
     return apply_values(cfg, overrides, "command line", Path.cwd())

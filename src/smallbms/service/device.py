@@ -11,7 +11,6 @@ reading to outputs) for the benchmarks.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import queue
 import threading
@@ -22,28 +21,20 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from smallbms.core.engine import Core
-from smallbms.core.settings import SettingError, change_setting
-from smallbms.core.types import ChangeSetting, Command, CommandResult, Decision, Reading
-from smallbms.service.snapshot import build_snapshot
+from smallbms.core.types import Command, CommandResult, Decision
+from smallbms.runner import BmsLoop, IoAdapter, Source
+from smallbms.worker import Worker
 
 log = logging.getLogger(__name__)
 
 MIN_TICK_S = 0.1  # the fastest tick the loop accepts, s
 
 
-class Source(Protocol):
-    """What the device needs from a battery source (the twin, or hardware adapters)."""
+@runtime_checkable
+class ReadbackTiming(Protocol):
+    """An adapter with output read-backs says how long the core should let them disagree."""
 
-    def reading(self, t_s: float) -> Reading: ...
-
-
-class IoAdapter(Protocol):
-    """Hardware in the tick path (e.g. GPIO): it may change the reading (remote input, output
-    read-back faults) and drives the outputs. Both calls run on the tick thread: keep them fast."""
-
-    def adapt_reading(self, reading: Reading) -> Reading: ...
-
-    def apply(self, decision: Decision) -> None: ...
+    def readback_debounce_s(self, tick_s: float) -> float: ...
 
 
 class StateSink(Protocol):
@@ -122,6 +113,10 @@ class Device:
         self.sample_every_s = sample_every_s
         self.obey = obey
         self.io = list(io or [])
+        for adapter in self.io:
+            if isinstance(adapter, ReadbackTiming):  # the core debounces read-backs (E-B11)
+                core.set_readback_debounce(adapter.readback_debounce_s(tick_s * speed))
+        self._loop = BmsLoop(core, source, self._obey, self.io)
         self.clock = clock
         self.wall = wall
         self.stats = TickStats()
@@ -130,8 +125,8 @@ class Device:
         self._clients = 0
         self._subs: list[Subscription] = []
         self._subs_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = Worker("bms-tick", self._run)
+        self._stop = self._worker.stopping
         self._snapshot: dict[str, Any] = {}
         self._sim_t = 0.0
         self._wall_start = wall()
@@ -152,9 +147,9 @@ class Device:
     def command(self, cmd: Command, timeout_s: float = 10.0) -> CommandResult:
         """Queue a command for the next tick and wait for its result.
 
-        Setting changes are checked here first, so a refused change answers at once and the
-        tick never sees it. With a sink that can tell (:class:`DurableSink`), an accepted
-        command returns only once the state saved after it is committed, so an acknowledged
+        A refused command changes nothing and says why (several settings at once:
+        ``ChangeSettings``, all or nothing). With a sink that can tell (:class:`DurableSink`),
+        an accepted command returns only once the state saved after it is committed, so an acknowledged
         change survives a crash; TimeoutError if that takes longer than ``timeout_s`` (the
         change is then applied, but not known to be saved).
         """
@@ -162,14 +157,6 @@ class Device:
 
     def commands(self, cmds: Sequence[Command], timeout_s: float = 10.0) -> list[CommandResult]:
         """Queue several commands for the same tick (in order) and wait for their results."""
-        settings = self.core.p.settings
-        for cmd in cmds:
-            if isinstance(cmd, ChangeSetting):
-                try:
-                    settings = change_setting(settings, cmd.name, cmd.value)
-                except SettingError as e:
-                    return [CommandResult(c, False, str(e) if c is cmd else "not applied")
-                            for c in cmds]
         deadline = time.monotonic() + timeout_s
         fut: Future[list[CommandResult]] = Future()
         self._commands.put((list(cmds), fut))
@@ -198,21 +185,21 @@ class Device:
     # --- the loop -----------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="bms-tick", daemon=True)
-        self._thread.start()
+        self._worker.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        self._worker.stop(timeout_s=10)
         if self.sink is not None:
             self.sink.save_state(self._persistent())
+
+    def _obey(self, d: Decision) -> None:
+        if self.obey is not None:
+            self.obey(d, self.core)
 
     def _persistent(self) -> dict[str, Any]:
         from smallbms.core.persist import persistent_to_dict
 
-        return persistent_to_dict(self.core.p)
+        return persistent_to_dict(self.core.persistent())
 
     def _run(self) -> None:
         start = self.clock()
@@ -240,19 +227,13 @@ class Device:
                 batches.append(self._commands.get_nowait())
             except queue.Empty:
                 break
-        reading = self.source.reading(sim_t)
-        for adapter in self.io:
-            reading = adapter.adapt_reading(reading)
-        if self._clients and not reading.app_connected:
-            reading = dataclasses.replace(reading, app_connected=True)
-        d = self.core.step(reading, sim_t, [c for cmds, _ in batches for c in cmds])
+        # an app session counts as a connected client (the Bluetooth LED, SPEC 8)
+        d = self._loop.step(sim_t, [c for cmds, _ in batches for c in cmds],
+                            app_connected=bool(self._clients))
         try:
-            if self.obey is not None:
-                self.obey(d, self.core)
-            for adapter in self.io:
-                adapter.apply(d)
+            self._loop.act(d)
             wall_now = self._wall_start + sim_t / self.speed
-            snap = build_snapshot(self.core, d, sim_t, wall_now)
+            snap = self.core.snapshot(d, sim_t, wall_now).as_dict()
             self._snapshot = snap
             self._ready.set()
             with self._subs_lock:

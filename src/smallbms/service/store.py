@@ -83,6 +83,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from smallbms.core.persist import PersistError, persistent_from_dict
+from smallbms.model.fields import SAMPLE_COLUMNS
+from smallbms.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -102,10 +104,8 @@ RETRY_AFTER_S = 1.0
 DEFAULT_SYNCHRONOUS: Literal["NORMAL", "FULL"] = "FULL"
 
 #: Numeric status fields kept as columns of ``samples`` (the fields :meth:`Store.series` serves).
-SAMPLE_FIELDS: tuple[str, ...] = (
-    "soc_pct", "voltage_v", "current_a", "power_w", "consumed_ah", "time_remaining_s",
-    "min_cell_v", "max_cell_v", "min_temperature_c", "max_temperature_c",
-)
+#: The REAL columns of a raw sample: the stored status fields of the data dictionary, by key.
+SAMPLE_FIELDS: tuple[str, ...] = tuple(f.key for f in SAMPLE_COLUMNS)
 CODE_STATES = ("active", "cleared")
 DB_FILE_MODE = 0o600
 DATA_DIR_MODE = 0o700
@@ -244,8 +244,8 @@ class Store:
         self._errors = 0
         self._last_error: str | None = None
         self._next_prune_wall: float | None = None
-        self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
-        self._thread.start()
+        self._writer = Worker("store-writer", self._run)
+        self._writer.start()
 
     # --- opening ----------------------------------------------------------------------------
 
@@ -505,7 +505,7 @@ class Store:
         deadline = time.monotonic() + timeout_s
         with self._cv:
             while self._samples or self._states or self._codes or self._in_flight:
-                if not self._thread.is_alive():
+                if not self._writer.running:
                     raise self._fail("the writer thread has stopped; queued data not written")
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -532,7 +532,7 @@ class Store:
                 return
             self._closing = True
             self._cv.notify_all()
-        self._thread.join()
+        self._writer.stop(timeout_s=None)
         with self._cv:
             left = len(self._samples) + len(self._states) + len(self._codes)
         if left:

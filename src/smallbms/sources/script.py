@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from smallbms.catalog import get_model
-from smallbms.core.monitor import CURRENT_THRESHOLD_A
+from smallbms.core.monitor import ChargeCounter
 from smallbms.core.types import BatteryReport, Reading, RemoteInput
 
 FIRMWARE_VERSION = "v1.08"
@@ -65,8 +65,7 @@ class ScriptSource:
         self.bus = BusState()
         self.remote = RemoteInput()
         self.output_fault = False
-        self.charged_ah_total = 0.0
-        self.discharged_ah_total = 0.0
+        self.counter = ChargeCounter()
         self._last_t: float | None = None
         self._last_i = 0.0
 
@@ -111,15 +110,10 @@ class ScriptSource:
 
     def reading(self, t_s: float) -> Reading:
         cells, temps, current, volt = self._at(t_s)
-        # coulomb counters: trapezoid between readings (exact for linear segments)
-        # (with the monitor's measurement floor applied to the interval's mean current)
+        # coulomb counters: the mean current between readings (the trapezoid, exact for linear
+        # segments), counted the monitor's way (SPEC 9 current threshold)
         if self._last_t is not None and t_s > self._last_t:
-            mean_a = (self._last_i + current) / 2.0
-            ah = mean_a * (t_s - self._last_t) / 3600.0
-            if mean_a >= CURRENT_THRESHOLD_A:
-                self.charged_ah_total += ah
-            elif mean_a <= -CURRENT_THRESHOLD_A:
-                self.discharged_ah_total -= ah
+            self.counter.add((self._last_i + current) / 2.0, t_s - self._last_t)
         self._last_t = t_s
         self._last_i = current
         bus = self.bus
@@ -153,7 +147,7 @@ class ScriptSource:
             batteries=() if bus.cut_all else tuple(slots),
             current_a=None if (bus.cut_all or bus.cut) else current,
             remote=self.remote,
-            charged_ah_total=None if (bus.cut_all or bus.cut) else self.charged_ah_total,
-            discharged_ah_total=None if (bus.cut_all or bus.cut) else self.discharged_ah_total,
+            charged_ah_total=None if (bus.cut_all or bus.cut) else self.counter.charged_ah,
+            discharged_ah_total=None if (bus.cut_all or bus.cut) else self.counter.discharged_ah,
             output_fault=self.output_fault,
         )

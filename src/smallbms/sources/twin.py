@@ -20,9 +20,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from smallbms import scenario as sc
-from smallbms.core.monitor import CHARGE_EFFICIENCY, CURRENT_THRESHOLD_A
+from smallbms.core.monitor import ChargeCounter
 from smallbms.core.quiet import QuietRegion
-from smallbms.core.types import BatteryReport, Decision, IntervalExtremes, Reading, RemoteInput
+from smallbms.core.types import (
+    BatteryReport,
+    Decision,
+    IntervalExtremes,
+    Profile,
+    Reading,
+    RemoteInput,
+)
+from smallbms.sources.components import from_scenario
 from smallbms.sources.script import BusState, battery_serial
 from smallbms.twin import components as comp
 from smallbms.twin.bank import BankModel
@@ -109,8 +117,8 @@ class _State:
     bms_draw_a: float = 0.0
     span: _Span = field(default_factory=_Span)
     component_currents_a: tuple[float, ...] = ()
-    counted_charge_ah: float = 0.0
-    counted_discharge_ah: float = 0.0
+    #: the batteries' coulomb counters, counted the monitor's way (SPEC 9 current threshold)
+    counter: ChargeCounter = field(default_factory=ChargeCounter)
     #: when each battery was first seen damaged (a cell below 2.0 V), s: the end of the
     #: physics segment in which it happened, so it does not depend on when the BMS reads
     damaged_at_s: dict[int, float] = field(default_factory=dict)
@@ -122,12 +130,11 @@ class _State:
                 if h and i not in self.damaged_at_s:
                     self.damaged_at_s[i] = t_s
 
-    def count(self, dt_s: float, current_a: float) -> None:
-        """The batteries' coulomb counters, with the monitor's measurement floor applied."""
-        if current_a >= CURRENT_THRESHOLD_A:
-            self.counted_charge_ah += current_a * dt_s / 3600.0
-        elif current_a <= -CURRENT_THRESHOLD_A:
-            self.counted_discharge_ah -= current_a * dt_s / 3600.0
+
+
+def bms_draw_a(profile: Profile, d: Decision) -> float:
+    """The BMS's own draw from the bank in the self-consumption state of ``d`` (SPEC 14)."""
+    return (BMS_DRAW_LOW_A if d.self_consumption == "low" else BMS_DRAW_ON_A)[profile]
 
 
 class TwinSource:
@@ -139,7 +146,7 @@ class TwinSource:
         bank = BankModel(b.battery, b.series, b.parallel, soc_pct=soc,
                          temperature_c=b.temperature_c, seed=s.seed)
         bank.set_ambient(b.ambient_c)
-        parts = [comp.from_scenario(c, index=i, seed=s.seed) for i, c in enumerate(s.components)]
+        parts = [from_scenario(c, index=i, seed=s.seed) for i, c in enumerate(s.components)]
         self.st = _State(bank=bank, components=parts)
         self.profile = s.profile
         self.model = b.model
@@ -199,19 +206,20 @@ class TwinSource:
             dt = end - st.t_s
             if dt > 0:
                 st.bank.step(dt, st.net_current_a)
-                st.count(dt, st.net_current_a)
+                st.counter.add(st.net_current_a, dt)
                 st.span.add(st.bank.extremes(), st.net_current_a)
                 st.note_damage(end)
             st.t_s = end
             if st.t_s >= st.next_resolve_s - 1e-9:
                 self._resolve(st.next_on_grid)
 
-    def obey(self, d: Decision, a_b01_or_remote_off: bool) -> None:
-        """Apply the BMS outputs to the wired components (re-solving the currents if changed)."""
+    def obey(self, d: Decision) -> None:
+        """Apply the BMS outputs to the wired components and the BMS's own draw in the
+        self-consumption state the core decided (SPEC 14), re-solving the currents if changed."""
         st = self.st
         ld = d.load_disconnect == "high"
         cd = d.charge_disconnect == "high"
-        draw = (BMS_DRAW_LOW_A if a_b01_or_remote_off else BMS_DRAW_ON_A)[self.profile]
+        draw = bms_draw_a(self.profile, d)
         if (ld, cd, draw) != (st.load_disconnect, st.charge_disconnect, st.bms_draw_a):
             st.load_disconnect, st.charge_disconnect, st.bms_draw_a = ld, cd, draw
             self._resolve()
@@ -232,26 +240,25 @@ class TwinSource:
     def restore(self, snap: _State) -> None:
         self.st = snap
 
-    def quiet_until(self, t_end: float, region: QuietRegion,
-                    soc_inside: tuple[float, float, float, float] | None) -> float:
+    def quiet_until(self, t_end: float, region: QuietRegion) -> float:
         """Advance towards ``t_end`` while everything stays inside ``region``.
 
         Returns the time reached (``t_end`` when all of the stretch was quiet). On leaving the
         region the caller restores a snapshot and re-runs to the returned time, the start of
-        the first segment that left it. ``soc_inside`` = (soc_pct now, capacity_ah, lo, hi)
-        of the BMS's monitor, to predict its SoC from the coulomb counters.
+        the first segment that left it. The BMS's SoC is the region's own prediction from the
+        coulomb counters (:meth:`QuietRegion.soc_inside`).
         """
         st = self.st
-        c0, d0 = st.counted_charge_ah, st.counted_discharge_ah
+        c0, d0 = st.counter.charged_ah, st.counter.discharged_ah
 
         def quiet_step(dt_s: float) -> bool:
             st.bank.step(dt_s, st.net_current_a)
-            st.count(dt_s, st.net_current_a)
+            st.counter.add(st.net_current_a, dt_s)
             ext = st.bank.extremes()
             seg = _Span()
             seg.add(ext, st.net_current_a)
-            if not seg.inside(region) or not _soc_ok(
-                    soc_inside, st.counted_charge_ah - c0, st.counted_discharge_ah - d0):
+            if not seg.inside(region) or not region.soc_inside(
+                    st.counter.charged_ah - c0, st.counter.discharged_ah - d0):
                 return False
             st.span.add(ext, st.net_current_a)
             return True
@@ -262,13 +269,13 @@ class TwinSource:
             # a segment that leaves the region is tried again in EXIT_PIECE_S pieces, so the
             # caller re-runs densely (every tick) only over the piece that left it
             long = end - start > EXIT_PIECE_S + 1e-9
-            saved = (_copy_bank(st.bank), st.counted_charge_ah, st.counted_discharge_ah,
-                     copy.copy(st.span)) if long else None
+            saved = (_copy_bank(st.bank), copy.copy(st.counter), copy.copy(st.span)
+                     ) if long else None
             if not quiet_step(end - start):
                 self.exit_window_s = end - start
                 if saved is None:
                     return start
-                st.bank, st.counted_charge_ah, st.counted_discharge_ah, st.span = saved
+                st.bank, st.counter, st.span = saved
                 t = start
                 while t < end - 1e-9:
                     piece_end = min(end, t + EXIT_PIECE_S)
@@ -310,8 +317,8 @@ class TwinSource:
             batteries=() if bus.cut_all else tuple(slots),
             current_a=None if cut else round(st.net_current_a, 3),
             remote=self.remote,
-            charged_ah_total=None if cut else st.counted_charge_ah,
-            discharged_ah_total=None if cut else st.counted_discharge_ah,
+            charged_ah_total=None if cut else st.counter.charged_ah,
+            discharged_ah_total=None if cut else st.counter.discharged_ah,
             output_fault=self.output_fault,
             extremes=ext,
         )
@@ -394,16 +401,6 @@ def _copy_bank(bank: BankModel) -> BankModel:
     new._forced_cell_v = dict(bank._forced_cell_v)
     new._forced_temperature_c = dict(bank._forced_temperature_c)
     return new
-
-
-def _soc_ok(soc: tuple[float, float, float, float] | None, charged: float,
-            discharged: float) -> bool:
-    if soc is None:
-        return True
-    now, cap, lo, hi = soc
-    after = now + (charged * CHARGE_EFFICIENCY - discharged) / cap * 100.0
-    after = min(100.0, max(0.0, after))
-    return lo < after < hi
 
 
 def _renamed(r: BatteryReport, serial: str, position: int) -> BatteryReport:

@@ -49,6 +49,8 @@ REPORT_CURRENT_RESOLUTION_A = 0.01
 DEFAULT_MAX_SUBSTEP_S = 10.0
 #: Spread draws are clipped to this many sigmas so no cell gets a non-physical value.
 SPREAD_CLIP_SIGMAS = 4.0
+#: One row of the extremes array at the start of an interval: minima +inf, maxima -inf.
+_EXTREMES_RESET = np.array([np.inf, -np.inf] * (N_EXTREMES // 2))
 
 
 def _quantise(value: float, step: float) -> float:
@@ -216,21 +218,30 @@ class BankModel:
         Sub-steps internally (at most ``max_substep_s`` each); extremes of the interval are
         available afterwards from :meth:`extremes`.
         """
-        if not math.isfinite(dt_s) or dt_s < 0:
+        if not 0.0 <= dt_s < math.inf:
             raise ValueError(f"dt_s must be finite and >= 0, got {dt_s}")
-        current = self._currents(bank_current_a)
-        if not np.all(np.isfinite(current)):
+        current = self._currents(bank_current_a)  # a fresh array: kept as the last current
+        if self.systems == 1:
+            if not math.isfinite(current[0]):
+                raise ValueError("bank current must be finite")
+        elif not np.all(np.isfinite(current)):
             raise ValueError("bank current must be finite")
-        self._bank_current_a = current.copy()
-        kernel.reset_extremes(self._state)
+        self._bank_current_a = current
+        st = self._state
+        st.extremes[:] = _EXTREMES_RESET
         if dt_s == 0:
-            kernel._update_extremes(self._state)
+            kernel._update_extremes(st)
             return
         n_sub = max(1, math.ceil(dt_s / self.max_substep_s - 1e-9))
-        self._advance(self._state, self.topology, self._k, dt_s / n_sub, n_sub, current)
-        ah = current * dt_s / 3600.0
-        self._charged_ah += np.maximum(ah, 0.0)
-        self._discharged_ah += np.maximum(-ah, 0.0)
+        self._advance(st, self.topology, self._k, dt_s / n_sub, n_sub, current)
+        if self.systems == 1:  # the same arithmetic as below, without the array calls
+            ah = float(current[0]) * dt_s / 3600.0
+            self._charged_ah[0] += max(ah, 0.0)
+            self._discharged_ah[0] += max(-ah, 0.0)
+            return
+        ah_all = current * dt_s / 3600.0
+        self._charged_ah += np.maximum(ah_all, 0.0)
+        self._discharged_ah += np.maximum(-ah_all, 0.0)
 
     def advance(
         self, dt_s: float, bank_current_a: float | FloatArray, system: int = 0
@@ -242,7 +253,9 @@ class BankModel:
     def extremes(self, system: int = 0) -> IntervalExtremes:
         """Extremes over the last step's sub-steps, as the batteries report them (forcing
         included): cell voltage, bank terminal voltage, battery temperature."""
-        ext = self._state.extremes[system]
+        ext = self._state.extremes[system].tolist()
+        if not self._forced_cell_v and not self._forced_temperature_c:
+            return IntervalExtremes(*ext)  # columns in IntervalExtremes' field order
         forced_v = [v for (s, _, _), v in self._forced_cell_v.items() if s == system]
         forced_t = [t for (s, _), t in self._forced_temperature_c.items() if s == system]
         return IntervalExtremes(
@@ -408,16 +421,38 @@ class BankModel:
         return _quantise(t, REPORT_TEMPERATURE_RESOLUTION_C)
 
     def reports(self, system: int = 0) -> tuple[BatteryReport, ...]:
-        """One :class:`BatteryReport` per battery, in chain order (string by string)."""
-        currents = self.battery_currents_a[system]
+        """One :class:`BatteryReport` per battery, in chain order (string by string).
+
+        Quantised as :meth:`reported_cell_voltages_v` and :meth:`reported_temperature_c` do,
+        with the divisions and roundings to whole steps done for the whole bank at once.
+        """
+        topo = self.topology
+        st = self._state
+        volts = st.cell_v[system].reshape(topo.batteries, topo.cells)
+        temps = st.temperature_c[system]
+        if self._forced_cell_v or self._forced_temperature_c:
+            volts = volts.copy()
+            temps = temps.copy()
+            for (s, b, c), v in self._forced_cell_v.items():
+                if s == system:
+                    volts[b, c] = v
+            for (s, b), t in self._forced_temperature_c.items():
+                if s == system:
+                    temps[b] = t
+        cell_k = np.rint(volts / REPORT_CELL_RESOLUTION_V).tolist()
+        temp_k = np.rint(temps / REPORT_TEMPERATURE_RESOLUTION_C).tolist()
+        string_i = st.string_current_a[system].tolist()
+        serials = self._serials[system]
+        model_id = self.model.model_id
+        cell_step, temp_step = REPORT_CELL_RESOLUTION_V, REPORT_TEMPERATURE_RESOLUTION_C
         out = []
-        for b in range(self.topology.batteries):
+        for b in range(topo.batteries):
             out.append(BatteryReport(
-                serial=self._serials[system][b], model_id=self.model.model_id,
-                firmware=FIRMWARE_VERSION, series_position=b % self.topology.series,
-                cell_voltages_v=self.reported_cell_voltages_v(b, system),
-                temperature_c=self.reported_temperature_c(b, system),
-                current_a=_quantise(float(currents[b]), REPORT_CURRENT_RESOLUTION_A),
+                serial=serials[b], model_id=model_id,
+                firmware=FIRMWARE_VERSION, series_position=b % topo.series,
+                cell_voltages_v=tuple([round(k * cell_step, 6) for k in cell_k[b]]),
+                temperature_c=round(temp_k[b] * temp_step, 6),
+                current_a=_quantise(string_i[b // topo.series], REPORT_CURRENT_RESOLUTION_A),
             ))
         return tuple(out)
 

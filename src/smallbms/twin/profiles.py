@@ -22,7 +22,7 @@ from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 from smallbms.durations import parse_duration
 
@@ -63,6 +63,10 @@ class Profile:
     ``times_s`` are strictly increasing point times in seconds; ``values[i]`` holds from
     ``times_s[i]`` until the next point. ``period_s`` is the repeat period (``None``: no repeat).
     """
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Profile:
+        """Immutable: a deep copy (a twin snapshot) shares it."""
+        return self
 
     times_s: tuple[float, ...]
     values: tuple[float, ...]

@@ -17,9 +17,11 @@ The model, deliberately simple and fully deterministic:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from smallbms.twin.profiles import DAY_S
 
@@ -48,9 +50,11 @@ def sun_elevation_rad(latitude_deg: float, day_of_year: float, solar_hour: float
     return math.asin(max(-1.0, min(1.0, sin_el)))
 
 
+@functools.lru_cache(maxsize=4096)
 def sunrise_sunset_h(latitude_deg: float, day_of_year: float) -> tuple[float, float]:
     """Sunrise and sunset in solar hours for a day: ``(0, 24)`` for midnight sun, ``(12, 12)``
-    for polar night (the sun never rises)."""
+    for polar night (the sun never rises). Remembered per place and day (a pure function asked
+    many times a day)."""
     lat = math.radians(latitude_deg)
     dec = declination_rad(day_of_year)
     cos_h0 = -math.tan(lat) * math.tan(dec)
@@ -78,6 +82,10 @@ class PvArray:
     ``t = 0``; ``cloudiness`` the chance (0..1) that a cloud interval is overcast; ``seed`` and
     ``stream`` select the cloud sequence (give each array in a run its own stream).
     """
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> PvArray:
+        """Immutable: a deep copy (a twin snapshot) shares it."""
+        return self
 
     peak_w: float
     latitude_deg: float = 50.0

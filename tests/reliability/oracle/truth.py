@@ -187,7 +187,7 @@ class TruthRecorder:
         temps = bank.battery_temperatures_c
         self.physics = self.physics.widen(PhysicsRange(
             float(cells.min()), float(cells.max()), float(temps.min()), float(temps.max())))
-        s = core.p.settings
+        s = core.settings
         rem = twin.remote
         self.ticks.append(TruthTick(
             t=t_s, powered=self._powered, present=present,

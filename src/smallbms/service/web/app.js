@@ -1,6 +1,7 @@
-// smallBMS NG web app: plain JavaScript, no build step, no external files.
-// Reads /api/* with the session cookie; state-changing calls send the X-CSRF-Token header.
-// Live values come from /api/stream (Server-Sent Events); charts from /api/series.
+// smallBMS NG web app: plain JavaScript, no build step; the only library is uPlot, served from
+// vendor/ with the pages (no CDN). Reads /api/* with the session cookie; state-changing calls send
+// the X-CSRF-Token header. Live values come from /api/stream (Server-Sent Events); charts from
+// /api/series. Labels, units and decimals come from the field table (/api/fields).
 "use strict";
 
 (() => {
@@ -15,50 +16,27 @@
     for (const c of children) e.append(c);
     return e;
   };
-  const SVG = "http://www.w3.org/2000/svg";
-  const svg = (tag, attrs = {}) => {
-    const e = document.createElementNS(SVG, tag);
-    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
-    return e;
-  };
 
-  // --- words for the API's reason and state names ---------------------------------------------
-  const REASONS = {
-    no_battery_data: "no complete data from the batteries yet",
-    remote_off: "the remote on/off input is off",
-    mode_off: "the BMS is switched off (mode Off)",
-    configuration_invalid: "the batteries do not form a valid bank",
-    configuration_changed: "the bank changed since it was commissioned",
-    voltage_not_allowed: "the bank voltage is outside the allowed range",
-    hardware_error: "hardware error",
-    low_cell_voltage: "a cell voltage is too low",
-    low_bank_voltage: "the bank voltage is too low",
-    discharge_floor: "the discharge floor has been reached",
-    comms_lost: "communication with a battery is lost",
-    firmware_update_failed: "a battery firmware update failed",
-    high_cell_voltage: "a cell voltage is too high",
-    low_temperature: "a battery is too cold to charge (below 5 °C)",
-    high_temperature: "a battery is too hot",
-    firmware_update: "a battery firmware update is running",
-    no_power: "the BMS has no power",
-  };
-  const OUTPUT_NAMES = {
-    load_disconnect: "Load disconnect",
-    charge_disconnect: "Charge disconnect",
-    pre_alarm: "Pre-alarm",
-  };
-  const BALANCER = {
-    unknown: "Unknown — start a full charge",
-    balanced: "Balanced",
-    imbalanced: "Imbalanced — start a full charge",
-    balancing: "Balancing",
-  };
-  const LED_WORDS = { off: "off", blink: "blinking", on: "on" };
+  // --- the field table and words (replaced by the server's at login) ---------------------------
+  let FIELDS = {};  // "status.soc_pct" -> {label, unit, precision, key, ...}
+  let WORDS = { reasons: {}, outputs: {}, balancer: {}, leds: { off: "off", blink: "blinking", on: "on" } };
+  const label = (id, fallback) => (FIELDS[id] && FIELDS[id].label) || fallback;
 
   // --- formatting -----------------------------------------------------------------------------
   const DASH = "—";
+  // a number with `digits` decimals; a rounded zero never shows a minus sign ("-0.0")
+  function fixed(v, digits) {
+    let s = Number(v).toFixed(digits);
+    if (/^-0(\.0+)?$/.test(s)) s = s.slice(1);
+    return s;
+  }
   const num = (v, digits, unit) =>
-    v === null || v === undefined || Number.isNaN(v) ? DASH : `${Number(v).toFixed(digits)} ${unit}`;
+    v === null || v === undefined || Number.isNaN(v) ? DASH : `${fixed(v, digits)}${unit ? ` ${unit}` : ""}`;
+  // a value of the field table: its precision and unit
+  function fmt(id, v, fallbackDigits = 1, fallbackUnit = "") {
+    const f = FIELDS[id];
+    return num(v, f && f.precision !== null ? f.precision : fallbackDigits, f ? f.unit || "" : fallbackUnit);
+  }
   function duration(s) {
     if (s === null || s === undefined) return DASH;
     s = Math.max(0, Math.round(s));
@@ -68,7 +46,27 @@
     if (m > 0) return `${m} min`;
     return `${s} s`;
   }
-  const clockTime = (wall) => new Date(wall * 1000).toLocaleString();
+  // device time (s since the device started) as a clock reading: "3:05", "2d 14:30", and with
+  // seconds for short spans: "0:02:30"
+  function deviceClock(t, seconds = false) {
+    t = seconds ? Math.round(t) : Math.round(t / 60) * 60;
+    const sign = t < 0 ? "-" : "";
+    t = Math.abs(t);
+    const d = Math.floor(t / 86400), h = Math.floor((t % 86400) / 3600), m = Math.floor((t % 3600) / 60);
+    const two = (n) => String(n).padStart(2, "0");
+    const sec = seconds ? `:${two(t % 60)}` : "";
+    return sign + (d ? `${d}d ${two(h)}:${two(m)}${sec}` : `${h}:${two(m)}${sec}`);
+  }
+  function logTime(wall) {
+    const d = new Date(wall * 1000), now = new Date();
+    const time = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    if (d.toDateString() === now.toDateString()) return time;
+    return `${d.toLocaleDateString([], { month: "short", day: "numeric" })} ${time}`;
+  }
+  const decimalsOf = (step) => {
+    const s = String(step);
+    return s.includes(".") ? s.length - s.indexOf(".") - 1 : 0;
+  };
 
   // --- API ------------------------------------------------------------------------------------
   function csrfToken() {
@@ -107,11 +105,14 @@
   }
 
   // --- views ----------------------------------------------------------------------------------
+  const TABS = ["status", "battery", "history", "charts", "settings", "log"];
   let source = null;
   let snap = null;
   let settingsBuilt = false;
   let currentTab = "status";
   let selectedBattery = 0;
+  let speed = null;  // device seconds per wall second, measured from the stream
+  let speedRef = null;
 
   function banner(text) {
     const b = $("banner");
@@ -131,13 +132,22 @@
     setConn("off", "not connected");
     $("pin").focus();
   }
-  function showApp() {
+  async function loadFields() {
+    try {
+      const t = await api("GET", "/api/fields");
+      FIELDS = Object.fromEntries(t.fields.map((f) => [f.id, f]));
+      WORDS = t;
+      for (const e of document.querySelectorAll("[data-label]")) e.textContent = label(e.dataset.label, e.textContent);
+    } catch (e) { console.error(e); }
+  }
+  async function showApp() {
     $("login-view").hidden = true;
     $("app-view").hidden = false;
     $("logout").hidden = false;
     banner("");
+    await loadFields();
     startStream();
-    showTab(currentTab);
+    showTab(tabFromHash());
   }
 
   function startStream() {
@@ -163,8 +173,15 @@
   }
 
   // --- rendering ------------------------------------------------------------------------------
+  function measureSpeed(s) {
+    // device time runs `speed` times faster than the wall clock (smallbms run --speed)
+    if (!speedRef || s.t_s < speedRef.t_s) { speedRef = { t_s: s.t_s, wall_s: s.wall_s }; return; }
+    const dw = s.wall_s - speedRef.wall_s;
+    if (dw >= 1) speed = (s.t_s - speedRef.t_s) / dw;
+  }
   function render(s) {
     snap = s;
+    measureSpeed(s);
     renderStatus(s);
     if (currentTab === "battery") renderBattery(s);
     if (currentTab === "history") renderHistory(s);
@@ -174,16 +191,17 @@
   }
 
   function kv(dl, rows) {
-    dl.replaceChildren(...rows.flatMap(([k, v, id]) => {
+    dl.replaceChildren(...rows.map(([k, v, id]) => {
       const dd = el("dd", { text: v });
       if (id) dd.id = id;
-      return [el("dt", { text: k }), dd];
+      return el("div", { class: "kv-row" }, el("dt", { text: k }), dd);
     }));
   }
+  const reasonText = (r) => WORDS.reasons[r] || r.replaceAll("_", " ");
 
   function renderStatus(s) {
     const st = s.status;
-    $("soc").textContent = st.soc_pct === null ? "--" : st.soc_pct.toFixed(1);
+    $("soc").textContent = st.soc_pct === null ? "--" : fixed(st.soc_pct, 1);
     const bar = $("soc-bar");
     bar.style.width = `${st.soc_pct === null ? 0 : st.soc_pct}%`;
     bar.className = "bar-fill" + (st.soc_pct !== null && st.soc_pct <= s.settings.values.low_soc_warning_pct ? " low" : "");
@@ -200,24 +218,24 @@
     const [dt, dc] = dmap[st.allowed_to_discharge] || [st.allowed_to_discharge, ""];
     dis.textContent = dt;
     dis.className = `pill ${dc}`;
-    const reasons = (ul, list) => ul.replaceChildren(...list.map((r) => el("li", { text: REASONS[r] || r.replaceAll("_", " ") })));
+    const reasons = (ul, list) => ul.replaceChildren(...list.map((r) => el("li", { text: reasonText(r) })));
     reasons($("charge-reasons"), st.charge_reasons);
     reasons($("discharge-reasons"), st.discharge_reasons);
 
-    $("voltage").textContent = num(st.voltage_v, 2, "V");
-    $("current").textContent = num(st.current_a, 2, "A");
-    $("power").textContent = num(st.power_w, 0, "W");
-    $("consumed").textContent = num(st.consumed_ah, 1, "Ah");
+    $("voltage").textContent = fmt("status.voltage_v", st.voltage_v, 2, "V");
+    $("current").textContent = fmt("status.current_a", st.current_a, 2, "A");
+    $("power").textContent = fmt("status.power_w", st.power_w, 0, "W");
+    $("consumed").textContent = fmt("status.consumed_ah", st.consumed_ah, 1, "Ah");
     $("time-remaining").textContent = st.time_remaining_s === null ? (st.current_a !== null && st.current_a < 0 ? DASH : "not discharging") : duration(st.time_remaining_s);
 
     kv($("outputs"), Object.entries(st.outputs).map(([k, v]) => {
       const good = k === "pre_alarm" ? v === "floating" : v === "high";
-      return [OUTPUT_NAMES[k] || k, `${v === "high" ? "High" : "Floating"}${good ? "" : " ⚠"}`];
+      return [WORDS.outputs[k] || k, `${v === "high" ? "High" : "Floating"}${good ? "" : " ⚠"}`];
     }));
     for (const name of ["bluetooth", "error"]) {
       const state = st.leds[name];
       $(`led-${name}`).className = `led ${name} ${state}`;
-      $(`led-${name}-text`).textContent = LED_WORDS[state] || state;
+      $(`led-${name}-text`).textContent = WORDS.leds[state] || state;
     }
     $("firmware-status").textContent = st.firmware_update === "idle" ? "" :
       st.firmware_update === "updating" ? "Battery firmware update in progress — charging is off." :
@@ -236,17 +254,20 @@
 
   function renderBattery(s) {
     const st = s.status, b = s.bank;
+    const bankVal = (name) => (b ? fmt(`bank.${name}`, b[name], 0) : DASH);
     kv($("bank-info"), [
-      ["Balancer status", BALANCER[st.balancer] || (st.balancer || DASH)],
-      ["Min cell voltage", num(st.min_cell_v, 3, "V")],
-      ["Max cell voltage", num(st.max_cell_v, 3, "V")],
-      ["Min cell temperature", num(st.min_temperature_c, 1, "°C")],
-      ["Max cell temperature", num(st.max_temperature_c, 1, "°C")],
-      ["Batteries", b ? String(b.batteries) : DASH],
-      ["Battery cells", b ? String(b.cells_total) : DASH],
-      ["Batteries in series", b ? String(b.series) : DASH],
-      ["Batteries in parallel", b ? String(b.parallel) : DASH],
-      ["Capacity", b ? `${b.capacity_ah} Ah (${b.energy_kwh} kWh)` : DASH],
+      [label("status.balancer", "Balancer"), WORDS.balancer[st.balancer] || (st.balancer || DASH)],
+      [label("status.min_cell_voltage_v", "Lowest cell voltage"), fmt("status.min_cell_voltage_v", st.min_cell_v, 3, "V")],
+      [label("status.max_cell_voltage_v", "Highest cell voltage"), fmt("status.max_cell_voltage_v", st.max_cell_v, 3, "V")],
+      [label("status.min_temperature_c", "Lowest temperature"), fmt("status.min_temperature_c", st.min_temperature_c, 1, "°C")],
+      [label("status.max_temperature_c", "Highest temperature"), fmt("status.max_temperature_c", st.max_temperature_c, 1, "°C")],
+      [label("bank.batteries", "Batteries"), bankVal("batteries")],
+      [label("bank.cells_total", "Battery cells"), bankVal("cells_total")],
+      [label("bank.series", "Batteries in series"), bankVal("series")],
+      [label("bank.parallel", "Batteries in parallel"), bankVal("parallel")],
+      [label("bank.nominal_voltage_v", "Nominal voltage"), b ? fmt("bank.nominal_voltage_v", b.nominal_voltage_v, 1, "V") : DASH],
+      [label("bank.capacity_ah", "Capacity"), b ? fmt("bank.capacity_ah", b.capacity_ah, 0, "Ah") : DASH],
+      [label("bank.energy_kwh", "Energy"), b ? fmt("bank.energy_kwh", b.energy_kwh, 2, "kWh") : DASH],
     ]);
     const sel = $("battery-select");
     if (sel.options.length !== s.batteries.length) {
@@ -261,13 +282,13 @@
       return;
     }
     kv($("battery-info"), [
-      ["Serial number", bat.serial],
-      ["Model", `Lithium NG ${bat.model_id}`],
-      ["Nominal capacity", num(bat.capacity_ah, 0, "Ah")],
-      ["Firmware", bat.firmware],
-      ["Temperature", num(bat.temperature_c, 1, "°C")],
-      ["Voltage", num(bat.voltage_v, 2, "V")],
-      ["Current", num(bat.current_a, 2, "A")],
+      [label("battery.serial", "Serial number"), bat.serial],
+      [label("battery.model_id", "Model"), `Lithium NG ${bat.model_id}`],
+      [label("battery.capacity_ah", "Nominal capacity"), fmt("battery.capacity_ah", bat.capacity_ah, 0, "Ah")],
+      [label("battery.firmware", "Firmware"), bat.firmware],
+      [label("battery.temperature_c", "Temperature"), fmt("battery.temperature_c", bat.temperature_c, 1, "°C")],
+      [label("battery.voltage_v", "Voltage"), fmt("battery.voltage_v", bat.voltage_v, 2, "V")],
+      [label("battery.current_a", "Current"), fmt("battery.current_a", bat.current_a, 2, "A")],
     ]);
     const lo = 2.5, hi = 3.65;
     const vs = bat.cell_voltages_v;
@@ -280,26 +301,28 @@
       return el("div", { class: "cell" },
         el("span", { class: "cell-name", text: `Cell ${i + 1}` }),
         el("div", { class: "cell-bar" }, fill),
-        el("span", { class: "cell-v", text: `${v.toFixed(3)} V` }));
+        el("span", { class: "cell-v", text: `${fixed(v, 3)} V` }));
     }));
   }
 
   function renderHistory(s) {
     const h = s.history;
+    const row = (name, digits, unit) => [label(`history.${name}`, name), fmt(`history.${name}`, h[name], digits, unit)];
     kv($("history"), [
-      ["Deepest discharge", num(h.deepest_discharge_ah, 1, "Ah")],
-      ["Cumulative Ah drawn", num(h.cumulative_ah_drawn, 1, "Ah")],
-      ["Discharged energy", num(h.discharged_energy_kwh, 2, "kWh")],
-      ["Charged energy", num(h.charged_energy_kwh, 2, "kWh")],
-      ["Synchronisations", String(h.synchronisations)],
-      ["Cycles", String(h.cycles)],
-      ["Last full charge", h.seconds_since_full_charge === null ? "never" : `${duration(h.seconds_since_full_charge)} ago`],
-      ["Minimum battery voltage", num(h.min_battery_voltage_v, 2, "V")],
-      ["Maximum battery voltage", num(h.max_battery_voltage_v, 2, "V")],
-      ["Min cell voltage", num(h.min_cell_voltage_v, 3, "V")],
-      ["Max cell voltage", num(h.max_cell_voltage_v, 3, "V")],
-      ["Min battery temperature", num(h.min_battery_temperature_c, 1, "°C")],
-      ["Max battery temperature", num(h.max_battery_temperature_c, 1, "°C")],
+      row("deepest_discharge_ah", 1, "Ah"),
+      row("cumulative_ah_drawn", 1, "Ah"),
+      row("discharged_energy_kwh", 2, "kWh"),
+      row("charged_energy_kwh", 2, "kWh"),
+      [label("history.synchronisations", "Synchronisations"), String(h.synchronisations)],
+      [label("history.cycles", "Charge cycles"), String(h.cycles)],
+      [label("history.seconds_since_full_charge", "Last full charge"),
+        h.seconds_since_full_charge === null ? "never" : `${duration(h.seconds_since_full_charge)} ago`],
+      row("min_battery_voltage_v", 2, "V"),
+      row("max_battery_voltage_v", 2, "V"),
+      row("min_cell_voltage_v", 3, "V"),
+      row("max_cell_voltage_v", 3, "V"),
+      row("min_battery_temperature_c", 1, "°C"),
+      row("max_battery_temperature_c", 1, "°C"),
     ]);
     const errs = h.last_errors;
     $("last-errors").replaceChildren(errs.length ?
@@ -309,20 +332,41 @@
   }
 
   // --- settings -------------------------------------------------------------------------------
+  // The charged voltage is set per 12.8 V battery; the page shows and takes the bank's value
+  // (x2 on a 25.6 V bank) and gives the per-battery value as help.
+  const PER_BATTERY_V = 12.8;
+  function scaleOf(sp, s) {
+    if (sp.name !== "charged_voltage_v" || !s.bank) return 1;
+    return Math.max(1, Math.round(s.bank.nominal_voltage_v / PER_BATTERY_V));
+  }
+  function specDisplay(sp, s) {
+    const k = scaleOf(sp, s);
+    const unit = sp.name === "charged_voltage_v" && s.bank ? "V" : sp.unit;  // the bank's volts
+    const digits = decimalsOf(sp.step);
+    return { k, unit, digits, min: sp.minimum * k, max: sp.maximum * k, step: sp.step * k, dflt: sp.default * k };
+  }
+  function settingHelp(sp, s, value) {
+    const d = specDisplay(sp, s);
+    const range = `${fixed(d.min, d.digits)}–${fixed(d.max, d.digits)} ${d.unit}, default ${fixed(d.dflt, d.digits)}.`;
+    const per = d.k === 1 || value === undefined ? "" :
+      ` That is ${fixed(value, d.digits)} V per 12.8 V battery (${d.k} in series).`;
+    return `${range}${per} ${sp.help}`;
+  }
   function buildSettings(s) {
     const box = $("settings-fields");
     box.replaceChildren(...s.settings.specs.map((sp) => {
+      const d = specDisplay(sp, s);
       const input = el("input", {
-        type: "number", id: `set-${sp.name}`, name: sp.name, min: String(sp.minimum),
-        max: String(sp.maximum), step: String(sp.step), inputmode: "decimal",
+        type: "number", id: `set-${sp.name}`, name: sp.name, min: String(d.min),
+        max: String(d.max), step: String(Number(d.step.toFixed(6))), inputmode: "decimal",
       });
-      input.value = String(s.settings.values[sp.name]);
+      input.value = fixed(s.settings.values[sp.name] * d.k, d.digits);
       input.addEventListener("input", () => { input.dataset.dirty = "1"; fieldMsg(sp.name, ""); });
       return el("div", { class: "setting" },
         el("label", { for: input.id, text: sp.label }),
-        el("div", { class: "setting-input" }, input, el("span", { class: "unit", text: sp.unit })),
-        el("p", { class: "muted small", text: `${sp.minimum}–${sp.maximum} ${sp.unit}, default ${sp.default}. ${sp.help}` }),
-        el("p", { class: "error", id: `msg-${sp.name}`, role: "alert" }));
+        el("div", { class: "setting-input" }, input, el("span", { class: "unit", id: `unit-${sp.name}`, text: d.unit })),
+        el("p", { class: "muted small", id: `help-${sp.name}`, text: settingHelp(sp, s, s.settings.values[sp.name]) }),
+        el("p", { class: "msg-error", id: `msg-${sp.name}`, role: "alert" }));
     }));
     settingsBuilt = true;
   }
@@ -332,28 +376,58 @@
   }
   function renderSettings(s) {
     if (!settingsBuilt) buildSettings(s);
-    for (const [name, v] of Object.entries(s.settings.values)) {
-      const input = $(`set-${name}`);
-      if (input && !input.dataset.dirty && document.activeElement !== input) input.value = String(v);
+    for (const sp of s.settings.specs) {
+      const input = $(`set-${sp.name}`);
+      const v = s.settings.values[sp.name];
+      const d = specDisplay(sp, s);
+      if (input && !input.dataset.dirty && document.activeElement !== input) input.value = fixed(v * d.k, d.digits);
+      $(`help-${sp.name}`).textContent = settingHelp(sp, s, v);
     }
+  }
+  // the value to send: per battery, rounded to the setting's step; or a message for the owner
+  function settingValue(sp, s, text) {
+    if (text.trim() === "") return { error: "enter a value" };
+    const n = Number(text);
+    if (!Number.isFinite(n)) return { error: "enter a number" };
+    const d = specDisplay(sp, s);
+    const per = n / d.k;
+    const rounded = Number((Math.round(per / sp.step) * sp.step).toFixed(d.digits));
+    return { value: rounded, rounded: Math.abs(rounded - per) > 1e-9, shown: `${fixed(rounded * d.k, d.digits)} ${d.unit}` };
   }
   async function saveSettings(ev) {
     ev.preventDefault();
-    const values = {};
-    for (const input of $("settings-fields").querySelectorAll("input")) {
-      fieldMsg(input.name, "");
-      if (input.dataset.dirty) values[input.name] = input.value === "" ? null : Number(input.value);
-    }
     const msg = $("settings-msg");
+    if (!snap) return;
+    const values = {}, notes = [];
+    let bad = false;
+    for (const sp of snap.settings.specs) {
+      const input = $(`set-${sp.name}`);
+      fieldMsg(sp.name, "");
+      if (!input.dataset.dirty) continue;
+      const r = settingValue(sp, snap, input.value);
+      if (r.error) { fieldMsg(sp.name, r.error); bad = true; continue; }
+      values[sp.name] = r.value;
+      if (r.rounded) notes.push(`${sp.label} rounded to ${r.shown}`);
+    }
+    if (bad) { msg.textContent = "Not saved: a value is missing or not a number."; msg.className = "status-msg bad"; return; }
     if (!Object.keys(values).length) { msg.textContent = "Nothing changed."; msg.className = "status-msg"; return; }
+    const floor = values.discharge_floor_pct, soc = snap.status.soc_pct;
+    if (floor !== undefined && floor > snap.settings.values.discharge_floor_pct && soc !== null && soc <= floor &&
+        !window.confirm(`The state of charge is ${fixed(soc, 1)} %. A discharge floor of ${floor} % switches the loads off at once. Save anyway?`)) {
+      msg.textContent = "Not saved."; msg.className = "status-msg";
+      return;
+    }
     msg.textContent = "Saving…"; msg.className = "status-msg";
     try {
       const out = await api("PUT", "/api/settings", values);
-      for (const input of $("settings-fields").querySelectorAll("input")) {
+      for (const sp of snap.settings.specs) {
+        const input = $(`set-${sp.name}`);
         delete input.dataset.dirty;
-        input.value = String(out.values[input.name]);
+        const d = specDisplay(sp, snap);
+        input.value = fixed(out.values[sp.name] * d.k, d.digits);
       }
-      msg.textContent = "Saved."; msg.className = "status-msg ok";
+      msg.textContent = notes.length ? `Saved. ${notes.join("; ")} (the setting's step).` : "Saved.";
+      msg.className = "status-msg ok";
     } catch (e) {
       if (e.status === 422 && Array.isArray(e.detail)) {
         for (const d of e.detail) fieldMsg(d.setting || d.field, d.message);
@@ -374,79 +448,150 @@
     }
   }
 
-  // --- log and charts -------------------------------------------------------------------------
+  // --- log ------------------------------------------------------------------------------------
   async function loadLog() {
     try {
       const rows = await api("GET", "/api/codes?limit=200");
       $("log-body").replaceChildren(...rows.map((r) => el("tr", { class: r.state },
-        el("td", { text: clockTime(r.wall_s) }), el("td", { text: r.code }),
-        el("td", { text: r.name || "" }), el("td", { text: r.state === "active" ? "raised" : "cleared" }))));
+        el("td", { class: "time", text: logTime(r.wall_s) }), el("td", { class: "code", text: r.code }),
+        el("td", { class: "state", text: r.state === "active" ? "raised" : "cleared" }),
+        el("td", { class: "name", text: r.name || "" }))));
       $("log-note").textContent = rows.length ? "" : "No warnings, alarms or errors recorded yet.";
     } catch (e) { $("log-note").textContent = detailText(e.detail); }
   }
 
-  function chart(box, title, unit, points, field, color, digits) {
-    const W = 640, H = 180, L = 48, R = 10, T = 22, B = 24;
-    const pts = points.filter((p) => p[field] !== null && p[field] !== undefined);
-    const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": title, class: "chart-svg" });
-    const label = svg("text", { x: L, y: 14, class: "chart-title" });
-    const last = pts.length ? pts[pts.length - 1][field] : null;
-    label.textContent = `${title}${last === null ? "" : ` — now ${last.toFixed(digits)} ${unit}`}`;
-    root.append(label);
-    if (pts.length < 2) {
-      const t = svg("text", { x: W / 2, y: H / 2, "text-anchor": "middle", class: "chart-empty" });
-      t.textContent = "not enough samples yet";
-      root.append(t);
-      box.replaceChildren(root);
+  // --- charts (uPlot) -------------------------------------------------------------------------
+  const CHARTS = [
+    { box: "chart-soc", title: "State of charge", series: [["status.soc_pct", "SoC", "#2e9b5f"]] },
+    { box: "chart-voltage", title: "Voltage", series: [["status.voltage_v", "Voltage", "#2b6cb0"]] },
+    { box: "chart-current", title: "Current", series: [["status.current_a", "Current", "#c05621"]] },
+    { box: "chart-power", title: "Power", series: [["status.power_w", "Power", "#805ad5"]] },
+    { box: "chart-temperature", title: "Battery temperature", series: [
+      ["status.min_temperature_c", "lowest", "#2f80ed"], ["status.max_temperature_c", "highest", "#d14343"]] },
+    { box: "chart-cells", title: "Cell voltage", series: [
+      ["status.min_cell_voltage_v", "lowest", "#d98c12"], ["status.max_cell_voltage_v", "highest", "#1f4e8c"]] },
+  ];
+  // time-axis steps in device seconds; below a minute the labels show seconds, so no two ticks
+  // ever read alike
+  const TIME_INCRS = [10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800];
+  const AXIS_FONT = "12px system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
+  const plots = {};
+  const keyOf = (id) => (FIELDS[id] ? FIELDS[id].key : id.split(".")[1]);
+  const digitsOf = (id, fallback) => (FIELDS[id] && FIELDS[id].precision !== null ? FIELDS[id].precision : fallback);
+  const unitOf = (id) => (FIELDS[id] && FIELDS[id].unit) || "";
+
+  function chartSize(box) {
+    const w = Math.max(200, box.clientWidth);
+    return { width: w, height: w < 500 ? 170 : 210 };
+  }
+  // value-axis steps: 1, 2 and 5 times a power of ten, no finer than the field's precision, so
+  // every tick label is exact at that many decimals and no two read alike
+  function yIncrs(id) {
+    const p = Math.max(0, digitsOf(id, 2));
+    const out = [];
+    for (let k = -p; k <= 6; k++) for (const m of [1, 2, 5]) out.push(Number((m * 10 ** k).toFixed(p)));
+    return out;
+  }
+  function decimalsFor(incr) {
+    let d = 0;
+    while (d < 8 && Math.abs(Math.round(incr * 10 ** d) - incr * 10 ** d) > 1e-6) d++;
+    return d;
+  }
+  function yTicks(box, splits, incr) {
+    const d = decimalsFor(incr);
+    const out = splits.map((v) => (v === null ? "" : fixed(v, d)));
+    box.dataset.yticks = JSON.stringify(out);
+    return out;
+  }
+  // the value axis: the data with a little room; a flat line gets a band around it, not 0..20
+  function yRange(u, min, max) {
+    if (min === null || max === null) return [0, 1];
+    const span = max - min;
+    const pad = span > 1e-9 ? span * 0.1 : Math.max(Math.abs(max) * 0.01, 0.05);
+    return [min - pad, max + pad];
+  }
+  function drawChart(def, xs, ys, xRange) {
+    const box = $(def.box);
+    const first = def.series[0][0];
+    const unit = unitOf(first);
+    const last = ys.map((col) => { for (let i = col.length - 1; i >= 0; i--) if (col[i] !== null) return col[i]; return null; });
+    const nowText = last.every((v) => v === null) ? "" :
+      ` — now ${last.map((v) => (v === null ? DASH : fixed(v, digitsOf(first, 2)))).join(" / ")} ${unit}`;
+    const head = el("h3", { text: `${def.title} (${unit})` }, el("span", { class: "now", text: nowText }));
+    const plotBox = el("div", { class: "plot" });
+    if (plots[def.box]) { plots[def.box].destroy(); delete plots[def.box]; }
+    box.replaceChildren(head, plotBox);
+    if (xs.length < 2) {
+      plotBox.append(el("p", { class: "empty", text: "Not enough samples yet." }));
       return;
     }
-    const t0 = pts[0].wall_s, t1 = pts[pts.length - 1].wall_s;
-    let lo = Math.min(...pts.map((p) => p[`${field}_min`] ?? p[field]));
-    let hi = Math.max(...pts.map((p) => p[`${field}_max`] ?? p[field]));
-    if (hi - lo < 1e-6) { lo -= 1; hi += 1; }
-    const pad = (hi - lo) * 0.08; lo -= pad; hi += pad;
-    const x = (t) => L + ((t - t0) / Math.max(1e-9, t1 - t0)) * (W - L - R);
-    const y = (v) => T + (1 - (v - lo) / (hi - lo)) * (H - T - B);
-    for (let i = 0; i <= 4; i++) {
-      const v = lo + ((hi - lo) * i) / 4;
-      root.append(svg("line", { x1: L, x2: W - R, y1: y(v), y2: y(v), class: "grid-line" }));
-      const tl = svg("text", { x: L - 6, y: y(v) + 4, "text-anchor": "end", class: "axis" });
-      tl.textContent = v.toFixed(digits);
-      root.append(tl);
-    }
-    for (let i = 0; i <= 3; i++) {
-      const t = t0 + ((t1 - t0) * i) / 3;
-      const tl = svg("text", { x: x(t), y: H - 6, "text-anchor": i === 0 ? "start" : i === 3 ? "end" : "middle", class: "axis" });
-      tl.textContent = new Date(t * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-      root.append(tl);
-    }
-    if (lo < 0 && hi > 0) root.append(svg("line", { x1: L, x2: W - R, y1: y(0), y2: y(0), class: "zero-line" }));
-    const band = pts.map((p) => `${x(p.wall_s).toFixed(1)},${y(p[`${field}_max`] ?? p[field]).toFixed(1)}`)
-      .concat(pts.slice().reverse().map((p) => `${x(p.wall_s).toFixed(1)},${y(p[`${field}_min`] ?? p[field]).toFixed(1)}`));
-    root.append(svg("polygon", { points: band.join(" "), fill: color, "fill-opacity": 0.15, stroke: "none" }));
-    root.append(svg("polyline", {
-      points: pts.map((p) => `${x(p.wall_s).toFixed(1)},${y(p[field]).toFixed(1)}`).join(" "),
-      fill: "none", stroke: color, "stroke-width": 2, "stroke-linejoin": "round",
-    }));
-    box.replaceChildren(root);
+    box.dataset.xmin = String(xRange[0]);
+    box.dataset.xmax = String(xRange[1]);
+    const opts = {
+      ...chartSize(box),
+      scales: { x: { time: false, range: () => xRange }, y: { range: yRange } },
+      axes: [
+        {
+          font: AXIS_FONT, incrs: TIME_INCRS, space: 70, size: 36,
+          values: (u, splits, ax, space, incr) => {
+            const out = splits.map((t) => deviceClock(t, incr < 60));
+            box.dataset.xticks = JSON.stringify(out);
+            return out;
+          },
+        },
+        {
+          font: AXIS_FONT, space: 28, incrs: yIncrs(first), values: (u, splits, ax, space, incr) => yTicks(box, splits, incr),
+          // wide enough for the longest tick label (about 7 px a character at 12 px)
+          size: (u, values) => (values ? 18 + 7.5 * Math.max(2, ...values.map((v) => String(v).length)) : 40),
+        },
+      ],
+      series: [
+        { label: "device time", value: (u, v) => (v === null ? DASH : deviceClock(v)) },
+        ...def.series.map(([id, name, color]) => ({
+          label: name, stroke: color, width: 2, spanGaps: false,
+          value: (u, v) => (v === null ? DASH : `${fixed(v, digitsOf(id, 2))} ${unitOf(id)}`),
+        })),
+      ],
+      legend: { live: box.clientWidth >= 500 },
+      cursor: { drag: { x: false, y: false } },
+    };
+    plots[def.box] = new uPlot(opts, [xs, ...ys], plotBox);
   }
   async function loadCharts() {
-    const span = Number($("chart-span").value);
-    const until = snap ? snap.wall_s : Date.now() / 1000;
+    const spanDevice = Number($("chart-span").value);
+    const sp = speed && speed > 0 ? speed : 1;
+    const untilWall = snap ? snap.wall_s : Date.now() / 1000;
+    const fields = [...new Set(CHARTS.flatMap((c) => c.series.map(([id]) => keyOf(id))))];
     try {
-      const data = await api("GET", `/api/series?since=${until - span}&until=${until}&points=300&fields=soc_pct,voltage_v,current_a`);
-      chart($("chart-soc"), "State of charge", "%", data.points, "soc_pct", "#2e9b5f", 1);
-      chart($("chart-voltage"), "Voltage", "V", data.points, "voltage_v", "#2b6cb0", 2);
-      chart($("chart-current"), "Current", "A", data.points, "current_a", "#c05621", 1);
-      $("chart-note").textContent = `${data.points.length} points; shaded band = minimum to maximum.`;
+      const data = await api("GET", `/api/series?since=${untilWall - spanDevice / sp}&until=${untilWall}&points=300&fields=${fields.join(",")}`);
+      // device time of each sample: the snapshot's device time, back by the wall time between
+      const ref = snap || { t_s: 0, wall_s: untilWall };
+      const xs = data.points.map((p) => ref.t_s - (ref.wall_s - p.wall_s) * sp);
+      // the axis spans the chosen device time, or less when the records are younger
+      const xRange = [xs.length ? Math.max(ref.t_s - spanDevice, Math.min(xs[0], Math.max(0, ref.t_s - 60))) : ref.t_s - spanDevice, ref.t_s];
+      for (const def of CHARTS) {
+        drawChart(def, xs, def.series.map(([id]) => data.points.map((p) => {
+          const v = p[keyOf(id)];
+          return v === undefined ? null : v;
+        })), xRange);
+      }
+      const speedNote = sp === 1 ? "" : ` The device runs ${fixed(sp, sp < 10 ? 1 : 0)}× faster than the clock; the axis shows device time.`;
+      $("chart-note").textContent = `${data.points.length} points, device time (h:min since the start).${speedNote}`;
     } catch (e) { $("chart-note").textContent = detailText(e.detail); }
   }
+  window.addEventListener("resize", () => {
+    for (const [box, u] of Object.entries(plots)) u.setSize(chartSize($(box)));
+  });
 
-  // --- tabs -----------------------------------------------------------------------------------
+  // --- tabs (each has a URL: #status, #battery, ...) ------------------------------------------
   let refreshTimer = null;
+  function tabFromHash() {
+    const name = location.hash.replace(/^#/, "");
+    return TABS.includes(name) ? name : "status";
+  }
   function showTab(name) {
     currentTab = name;
-    for (const b of document.querySelectorAll(".tabs button")) {
+    for (const b of document.querySelectorAll(".tabs [data-tab]")) {
       const active = b.dataset.tab === name;
       b.classList.toggle("active", active);
       b.setAttribute("aria-selected", String(active));
@@ -467,7 +612,7 @@
       try {
         await api("POST", "/api/login", { pin: $("pin").value });
         $("pin").value = "";
-        showApp();
+        await showApp();
       } catch (e) {
         $("login-error").textContent = detailText(e.detail);
       } finally {
@@ -478,7 +623,7 @@
       try { await api("POST", "/api/logout"); } catch (_) { /* gone already */ }
       showLogin("Logged out.");
     });
-    for (const b of document.querySelectorAll(".tabs button")) b.addEventListener("click", () => showTab(b.dataset.tab));
+    window.addEventListener("hashchange", () => { if (!$("app-view").hidden) showTab(tabFromHash()); });
     $("mode-switch").addEventListener("click", () => {
       const on = snap && snap.status.mode === "on";
       const next = on ? "off" : "on";
@@ -510,11 +655,17 @@
         b.dataset.wireless === "on" ? "Wireless access enabled." : "Wireless access disabled.",
         b.dataset.wireless === "off" ? "Disable wireless access? This page will stop working, except for 30 s after each power-up of the BMS." : null));
     }
-    $("act-accept-bank").addEventListener("click", () => action("/api/actions/accept_bank", undefined, null, "Bank accepted."));
     $("act-reset-history").addEventListener("click", () => action("/api/actions/reset_history", undefined, null, "History reset.", "Clear all history counters?"));
+    // simulation controls: each asks first
+    $("act-accept-bank").addEventListener("click", () => action("/api/actions/accept_bank", undefined, "sim-msg", "Bank accepted.",
+      "Simulation: accept the batteries found now as the bank? The BMS then checks against this bank."));
     $("firmware-form").addEventListener("submit", (ev) => {
       ev.preventDefault();
-      action("/api/actions/firmware_update", { result: $("firmware-result").value });
+      const result = $("firmware-result").value;
+      const what = result === "fail" ?
+        "Simulation: start a battery firmware update that FAILS? Charging stops during it, and the loads are cut 120 s after the failure." :
+        "Simulation: start a battery firmware update? Charging stops while it runs.";
+      action("/api/actions/firmware_update", { result }, "sim-msg", null, what);
     });
     $("pin-form").addEventListener("submit", (ev) => {
       ev.preventDefault();
@@ -531,11 +682,12 @@
     wire();
     try {
       await api("GET", "/api/status");
-      showApp();
+      await showApp();
     } catch (e) {
       if (e.status === 401) showLogin();
       else { showLogin(detailText(e.detail)); }
     }
   }
+  window.smallbmsFormat = { fixed, deviceClock };  // for the browser tests
   document.addEventListener("DOMContentLoaded", boot);
 })();

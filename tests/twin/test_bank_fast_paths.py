@@ -1,0 +1,71 @@
+"""The bank's quick paths give what the general ones give: whole-bank report quantisation equals
+the per-battery readout (forcing included), the extremes without forcing equal the general
+formula, and a single system's scalar bookkeeping equals the same system stepped in a batch."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from smallbms.twin.bank import REPORT_CURRENT_RESOLUTION_A, BankModel, _quantise
+
+
+def busy_bank(systems: int = 1) -> BankModel:
+    bank = BankModel("25.6/100", 2, 3, soc_pct=55, temperature_c=21.37, seed=11,
+                     systems=systems)
+    for k in range(8):
+        bank.step(37.0 + k, np.linspace(-40.0, 25.0, systems) + 3.3 * k)
+    return bank
+
+
+def test_reports_equal_the_per_battery_readout_with_and_without_forcing() -> None:
+    bank = busy_bank()
+    for forced in (False, True):
+        if forced:
+            bank.force_cell(4, 2, 2.71234)
+            bank.force_temperature(1, -3.456)
+        reports = bank.reports()
+        currents = bank.battery_currents_a[0]
+        assert len(reports) == 6
+        for b, r in enumerate(reports):
+            assert r.cell_voltages_v == bank.reported_cell_voltages_v(b)
+            assert r.temperature_c == bank.reported_temperature_c(b)
+            assert r.current_a == _quantise(float(currents[b]), REPORT_CURRENT_RESOLUTION_A)
+            assert r.series_position == b % 2
+    assert reports[4].cell_voltages_v[2] == 2.712
+    assert reports[1].temperature_c == -3.5
+
+
+def test_reports_of_one_system_of_a_batch_equal_its_own_readout() -> None:
+    bank = busy_bank(systems=3)
+    bank.force_cell(0, 0, 3.0004, system=2)
+    for s in range(3):
+        for b, r in enumerate(bank.reports(s)):
+            assert r.cell_voltages_v == bank.reported_cell_voltages_v(b, s)
+            assert r.temperature_c == bank.reported_temperature_c(b, s)
+
+
+def test_extremes_without_forcing_are_the_kernels_columns_and_forcing_widens_them() -> None:
+    bank = busy_bank()
+    ext = bank.extremes()
+    row = bank._state.extremes[0]
+    assert (ext.min_cell_v, ext.max_cell_v, ext.min_bank_v, ext.max_bank_v,
+            ext.min_temperature_c, ext.max_temperature_c) == tuple(float(x) for x in row)
+    assert ext.min_cell_v <= ext.max_cell_v
+    bank.force_cell(0, 0, 1.5)
+    assert bank.extremes().min_cell_v == 1.5
+    bank.release_all()
+    assert bank.extremes() == ext
+
+
+def test_a_single_systems_bookkeeping_equals_the_batch_arithmetic() -> None:
+    one = BankModel("12.8/200", 1, 1, soc_pct=50, temperature_c=20, seed=[5])
+    batch = BankModel("12.8/200", 1, 1, soc_pct=50, temperature_c=20, seed=[5, 6],
+                      systems=2)
+    for k, current in enumerate([12.3, -7.77, 0.0, -0.013, 55.5]):
+        one.step(61.0 + k, current)
+        batch.step(61.0 + k, np.array([current, 1.0]))
+        assert one.charged_ah_total == batch.charged_ah_total_by_system[0]
+        assert one.discharged_ah_total == batch.discharged_ah_total_by_system[0]
+        assert one.terminal_voltage_v == batch.terminal_voltage_by_system_v[0]
+        assert one.bank_current_a == current
+    assert one.charged_ah_total > 0 and one.discharged_ah_total > 0
