@@ -69,10 +69,8 @@ def initial_persistent(s: sc.Scenario) -> Persistent:
 
 
 def initial_core(s: sc.Scenario) -> Core:
-    """The core a scenario run starts with. The time-remaining average starts at 0 A as the
-    reviewed event logs (tests/scenarios/golden) were recorded; the device seeds it from the
-    first reading instead."""
-    return Core(s.profile, initial_persistent(s), average_from_first_reading=False)
+    """The core a scenario run starts with (the same core the device runs)."""
+    return Core(s.profile, initial_persistent(s))
 
 
 class Runner:

@@ -125,16 +125,6 @@ def test_time_remaining_starts_from_the_first_reading_after_power_up():
     assert 6.5 * 3600 < st_.time_remaining_s < 7.0 * 3600
 
 
-def test_time_remaining_average_from_zero_when_asked_to():
-    """The scenario runner keeps the recorded behaviour (an average from 0 A)."""
-    core = Core("ng", average_from_first_reading=False)
-    core.step(reading(current_a=-10.0), 0.0, [SetSoc(80.0)])
-    for t in range(1, 60):
-        core.step(reading(current_a=-10.0), float(t))
-    st_ = core.status()
-    assert st_.time_remaining_s is not None and st_.time_remaining_s > 20 * 3600
-
-
 def test_time_remaining_average_is_still_the_3_min_exponential_average():
     drv = Driver()
     drv.commission(reading(current_a=-10.0))

@@ -148,22 +148,17 @@ class Core:
         self, profile: Profile = "ng", persistent: Persistent | None = None,
         settings: Settings | None = None, *,
         readback_debounce_s: float = th.READBACK_DEBOUNCE_S,
-        average_from_first_reading: bool = True,
     ) -> None:
         """``persistent`` restores what a previous run saved (:meth:`persistent`).
 
         ``readback_debounce_s``: how long an output's read-back may disagree with its command
-        before E-B11 (the I/O layer's relay switching time). ``average_from_first_reading``:
-        the averaged current for time remaining starts at the first known current after every
-        power-up; False keeps the average from before (0 A on a fresh start), as the event logs
-        of SPEC 17 were recorded with.
+        before E-B11 (the I/O layer's relay switching time).
         """
         self.profile: Profile = profile
         self.p = persistent if persistent is not None else Persistent()
         if settings is not None:
             self.p.settings = settings
         self.readback_debounce_s = readback_debounce_s
-        self.average_from_first_reading = average_from_first_reading
         self.powered = False
         self._power_up_pending = True
         self._reset_volatile(0.0)
@@ -469,7 +464,7 @@ class Core:
         i = reading.current_a
         charged, discharged = mon.count_charge(
             ms, self.mv, i, dt, reading.charged_ah_total, reading.discharged_ah_total, cap)
-        mon.average_current(ms, self.mv, i, dt, self.average_from_first_reading)
+        mon.average_current(ms, self.mv, i, dt)
         v = reading.bank_voltage_v
         h = p.history
         if charged or discharged:

@@ -121,16 +121,15 @@ def count_charge(
 
 def average_current(
     state: MonitorState, vol: MonitorVolatile, current_a: float | None, dt_s: float,
-    seed: bool = True,
 ) -> None:
     """Exponential average over AVERAGING_TIME_S, independent of the reading interval.
 
-    With ``seed`` the average starts at the first known current after power-up (issue: time
-    remaining began from 0 A after every start); without it, from the value kept before.
+    The average starts at the first known current after every power-up, so time remaining is
+    right from the first reading instead of climbing from 0 A for minutes.
     """
     if current_a is None:
         return
-    if seed and not vol.average_seeded:
+    if not vol.average_seeded:
         vol.average_seeded = True
         state.avg_current_a = current_a
         return
