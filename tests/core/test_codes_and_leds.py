@@ -213,3 +213,11 @@ def test_classic_has_no_codes_and_no_ng_leds():
     assert d.active_codes == ()
     assert drv.events == []
     assert d.leds == Leds(load_on="off", temp_ovp="on")
+
+
+def test_snapshot_codes_map_to_their_table_rows_and_unknown_ones_are_left_out() -> None:
+    from smallbms.model.codes import CODE_INFO, Code, infos_of
+
+    rows = infos_of([{"code": "A-B01"}, "E-B11", {"code": "X-B99"}, 7, {"name": "no code"}])
+    assert rows == [CODE_INFO["A-B01"], CODE_INFO["E-B11"]]
+    assert rows[0].code is Code.A_B01 and rows[0].floats_load and not rows[0].floats_charge

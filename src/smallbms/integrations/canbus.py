@@ -42,7 +42,7 @@ from smallbms.config.integrations import CHARGE_LIMITS as CHARGE_LIMITS
 from smallbms.config.integrations import CanConfig as CanConfig
 from smallbms.config.integrations import CanProfile, ChargeLimit
 from smallbms.integrations.ports import SnapshotSource, WakeableFeed
-from smallbms.model.codes import CODE_INFO, Code, CodeInfo
+from smallbms.model.codes import Code, infos_of
 from smallbms.model.reasons import Reason
 from smallbms.worker import Worker
 
@@ -276,12 +276,7 @@ def limits_from_snapshot(
 
 def alarm_flags(snap: dict[str, Any], *, stale: bool = False) -> dict[str, int]:
     """The 0x35A fields for one snapshot: FLAG_ACTIVE or FLAG_OK for each reported field."""
-    infos: list[CodeInfo] = []
-    for c in snap.get("active_codes") or ():
-        code = c.get("code") if isinstance(c, dict) else c
-        info = CODE_INFO.get(code) if isinstance(code, str) else None
-        if info is not None:
-            infos.append(info)
+    infos = infos_of(snap.get("active_codes") or ())
     status = snap.get("status")
     status = status if isinstance(status, dict) else {}
     charge_reasons = set(status.get("charge_reasons") or ())

@@ -9,6 +9,7 @@ encoders and the pages read this table; nothing else lists codes.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
@@ -114,6 +115,18 @@ CODES: tuple[CodeInfo, ...] = (
 CODE_INFO: dict[str, CodeInfo] = {c.code: c for c in CODES}
 #: Reporting order.
 CODE_ORDER: dict[str, int] = {c.code: i for i, c in enumerate(CODES)}
+
+
+def infos_of(active_codes: Iterable[object]) -> list[CodeInfo]:
+    """The table rows of a snapshot's ``active_codes`` (entries as ``{"code": ...}`` or plain
+    code strings), in their order; anything that is not a known code is left out."""
+    infos: list[CodeInfo] = []
+    for c in active_codes:
+        code = c.get("code") if isinstance(c, dict) else c
+        info = CODE_INFO.get(code) if isinstance(code, str) else None
+        if info is not None:
+            infos.append(info)
+    return infos
 
 
 def codes_of_kind(kind: CodeKind) -> tuple[Code, ...]:

@@ -21,7 +21,7 @@ from typing import Any, Final, Literal
 
 from smallbms import __version__
 from smallbms.integrations.canbus import limits_from_snapshot, module_counts
-from smallbms.model.codes import CODE_INFO, Code, CodeInfo
+from smallbms.model.codes import Code, infos_of
 from smallbms.model.reasons import Reason
 
 WireType = Literal["d", "i", "s"]
@@ -218,12 +218,7 @@ def alarm_levels(snap: Mapping[str, Any], *, stale: bool = False) -> dict[str, i
     bank without data an InternalFailure alarm (the service cannot vouch for the battery).
     """
     levels = dict.fromkeys(ALARM_NAMES, OK)
-    infos: list[CodeInfo] = []
-    for c in snap.get("active_codes") or ():
-        code = c.get("code") if isinstance(c, dict) else c
-        info = CODE_INFO.get(code) if isinstance(code, str) else None
-        if info is not None:
-            infos.append(info)
+    infos = infos_of(snap.get("active_codes") or ())
     for info in infos:
         level = WARNING if info.kind == "warning" else ALARM
         for name in CODE_ALARMS.get(info.code, ()):
