@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,7 +31,7 @@ from smallbms.integrations.canbus import (
     frames_from_snapshot,
 )
 from smallbms.model.codes import CODE_INFO
-from smallbms.service.device import Subscription
+from tests.integrations.feed_device import FeedDevice
 from tests.integrations.test_canbus import crafted, snapshots, twin_device
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,37 +56,6 @@ def camel(name: str) -> str:
 def name_of(value: int) -> bytes:
     """The 0x35E signal (one little-endian 64-bit number) back to its 8 ASCII bytes."""
     return int(value).to_bytes(8, "little")
-
-
-class FeedDevice:
-    """A device whose snapshots the test hands over (what the CAN service subscribes to)."""
-
-    def __init__(self, snap: dict[str, Any]) -> None:
-        self._snap = snap
-        self._subs: list[Subscription] = []
-        self._lock = threading.Lock()
-
-    @property
-    def snapshot(self) -> dict[str, Any]:
-        return self._snap
-
-    @contextlib.contextmanager
-    def subscribe(self) -> Iterator[Subscription]:
-        sub = Subscription()
-        with self._lock:
-            self._subs.append(sub)
-        try:
-            yield sub
-        finally:
-            with self._lock:
-                self._subs.remove(sub)
-
-    def publish(self, snap: dict[str, Any]) -> None:
-        self._snap = snap
-        with self._lock:
-            subs = list(self._subs)
-        for s in subs:
-            s.put(snap)
 
 
 class Peer:

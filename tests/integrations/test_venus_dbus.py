@@ -20,7 +20,7 @@ import pytest
 
 pytest.importorskip("dbus_fast")
 
-from smallbms.core.types import Command, CommandResult, SetMode
+from smallbms.core.types import SetMode
 from smallbms.integrations.venus.config import VenusConfig
 from smallbms.integrations.venus.paths import (
     MODE_OFF,
@@ -31,7 +31,7 @@ from smallbms.integrations.venus.paths import (
     snapshot_values,
 )
 from smallbms.integrations.venus.service import VenusService
-from smallbms.service.device import Subscription
+from tests.integrations.feed_device import FeedDevice
 from tests.integrations.test_canbus import twin_device
 from tests.integrations.test_venus_paths import full
 
@@ -96,50 +96,13 @@ def private_bus(tmp_path: Path) -> Iterator[PrivateBus]:
         bus.stop()
 
 
-class FakeDevice:
-    """Snapshots the test publishes by hand; commands recorded and answered at once."""
-
-    def __init__(self, snap: dict[str, Any]) -> None:
-        self._snap = snap
-        self._subs: list[Subscription] = []
-        self._lock = threading.Lock()
-        self.commands: list[Command] = []
-        self.accept = True
-
-    @property
-    def snapshot(self) -> dict[str, Any]:
-        return self._snap
-
-    @contextlib.contextmanager
-    def subscribe(self) -> Iterator[Subscription]:
-        sub = Subscription()
-        with self._lock:
-            self._subs.append(sub)
-        try:
-            yield sub
-        finally:
-            with self._lock:
-                self._subs.remove(sub)
-
-    def publish(self, snap: dict[str, Any]) -> None:
-        self._snap = snap
-        with self._lock:
-            subs = list(self._subs)
-        for s in subs:
-            s.put(snap)
-
-    def command(self, cmd: Command) -> CommandResult:
-        self.commands.append(cmd)
-        return CommandResult(cmd, self.accept)
-
-
 @contextlib.contextmanager
 def running(device: Any, address: str, **kw: Any) -> Iterator[VenusService]:
     svc = VenusService(device, VenusConfig(enabled=True, bus=address, device_instance=42), **kw)
     svc.start()
     try:
         assert svc.wait_published(TIMEOUT_S), "the service never claimed its name"
-        if isinstance(device, FakeDevice):  # a first fresh snapshot (the one at start is old)
+        if isinstance(device, FeedDevice):  # a first fresh snapshot (the one at start is old)
             n = svc.updates
             device.publish(device.snapshot)
             assert svc.wait_update(n, TIMEOUT_S)
@@ -214,7 +177,7 @@ def wire_of(value: Any, path: str) -> str:
 @needs_python3_dbus
 def test_every_path_wire_type_value_text_and_sign(private_bus: PrivateBus) -> None:
     snap = full(soc_pct=None)  # one invalid value among them
-    device = FakeDevice(snap)
+    device = FeedDevice(snap)
     with running(device, private_bus.address):
         items, root, per_path, node = (line for line in client(private_bus.address, "dump"))
     expected = snapshot_values(snap, cells=cell_count(snap))
@@ -265,7 +228,7 @@ def test_every_path_exists_when_the_name_appears(private_bus: PrivateBus) -> Non
     try:
         assert watcher.stdout is not None
         assert json.loads(watcher.stdout.readline()) == {"ready": True}
-        with running(FakeDevice(snap), private_bus.address):
+        with running(FeedDevice(snap), private_bus.address):
             line = json.loads(watcher.stdout.readline())
         watcher.wait(TIMEOUT_S)
     finally:
@@ -277,7 +240,7 @@ def test_every_path_exists_when_the_name_appears(private_bus: PrivateBus) -> Non
 
 @needs_busctl
 def test_busctl_sees_the_name_types_and_invalid(private_bus: PrivateBus) -> None:
-    device = FakeDevice(full(soc_pct=None))
+    device = FeedDevice(full(soc_pct=None))
     with running(device, private_bus.address):
         names = busctl(private_bus.address, "list", "--no-pager")
         assert SERVICE in names
@@ -301,7 +264,7 @@ def test_busctl_sees_the_name_types_and_invalid(private_bus: PrivateBus) -> None
 @needs_python3_dbus
 def test_set_value_answers(private_bus: PrivateBus) -> None:
     snap = full()
-    device = FakeDevice(snap)
+    device = FeedDevice(snap)
     addr = private_bus.address
     with running(device, addr):
         mon = Monitor(addr)
@@ -335,7 +298,7 @@ def test_set_value_answers(private_bus: PrivateBus) -> None:
 @needs_python3_dbus
 def test_one_update_is_one_items_changed_with_only_its_changes(private_bus: PrivateBus) -> None:
     snap = full()
-    device = FakeDevice(snap)
+    device = FeedDevice(snap)
     addr = private_bus.address
     with running(device, addr) as svc:
         mon = Monitor(addr)
@@ -406,7 +369,7 @@ def test_spec20_limits_drop_to_zero_in_the_update_of_the_tick_that_floats(
 @needs_python3_dbus
 def test_stale_snapshots_drop_the_limits(private_bus: PrivateBus) -> None:
     now = [0.0]
-    device = FakeDevice(full())
+    device = FeedDevice(full())
     addr = private_bus.address
     with running(device, addr, clock=lambda: now[0], stale_after_s=5.0) as svc:
         mon = Monitor(addr)
@@ -458,7 +421,7 @@ def test_no_bus_then_bus_loss_never_disturbs_the_tick(tmp_path: Path) -> None:
 
 @needs_busctl
 def test_name_taken_is_retried_not_fatal(private_bus: PrivateBus) -> None:
-    device = FakeDevice(full())
+    device = FeedDevice(full())
     with running(device, private_bus.address) as first:
         second = VenusService(device, VenusConfig(enabled=True, bus=private_bus.address),
                               retry_s=0.1)
@@ -472,7 +435,7 @@ def test_name_taken_is_retried_not_fatal(private_bus: PrivateBus) -> None:
 
 
 def test_stop_right_after_start_ends_the_thread(tmp_path: Path) -> None:
-    device = FakeDevice(full())
+    device = FeedDevice(full())
     for _ in range(5):  # whatever point of its start-up the stop reaches it at
         svc = VenusService(device, VenusConfig(enabled=True,
                                                bus=f"unix:path={tmp_path}/nothing"))
