@@ -32,11 +32,12 @@ import copy
 import itertools
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
+import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from smallbms.durations import parse_duration
@@ -285,61 +286,6 @@ def _builtin_points(name: str, kind: str) -> list[list[float]]:
 # --- TOML text ---------------------------------------------------------------------------------
 
 
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "nan"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return repr(v)
-    if isinstance(v, str):
-        return _toml_string(v)
-    if isinstance(v, Sequence):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, Mapping):
-        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + "}"
-    raise TypeError(f"cannot write {type(v).__name__} as TOML")
-
-
-def _toml_string(text: str) -> str:
-    """A TOML basic string: quote, backslash and control characters escaped."""
-    out = []
-    for ch in text:
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
-
-
-def _toml_key(k: str) -> str:
-    bare = k.replace("_", "").replace("-", "")
-    return k if bare.isalnum() and k.isascii() else _toml_string(k)
-
-
-def _is_table_array(v: Any) -> bool:
-    return isinstance(v, list) and bool(v) and all(isinstance(x, dict) for x in v)
-
-
-def to_toml(data: Mapping[str, Any], prefix: str = "") -> str:
-    """TOML text for plain data as :func:`tomllib.loads` returns it."""
-    lines: list[str] = []
-    for k, v in data.items():
-        if not isinstance(v, dict) and not _is_table_array(v):
-            lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
-    for k, v in data.items():
-        name = f"{prefix}{_toml_key(k)}"
-        if isinstance(v, dict):
-            lines.append(f"\n[{name}]")
-            lines.append(to_toml(v, name + "."))
-        elif _is_table_array(v):
-            for item in v:
-                lines.append(f"\n[[{name}]]")
-                lines.append(to_toml(item, name + "."))
-    return "\n".join(x for x in lines if x)
+def to_toml(data: Mapping[str, Any]) -> str:
+    """TOML text for plain data as :func:`tomllib.loads` returns it (written by tomli-w)."""
+    return tomli_w.dumps(data)
