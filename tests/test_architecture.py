@@ -170,3 +170,15 @@ def test_every_package_says_what_it_holds_and_what_it_may_import() -> None:
         assert doc, f"{init.relative_to(SRC)} has no docstring"
         if init.parent != SRC:
             assert "may import" in doc.lower(), f"{init.relative_to(SRC)} does not say what it may import"
+
+
+def test_the_sample_line_precision_agrees_with_the_field_table() -> None:
+    """The event contract freezes its own rounding (SAMPLE_LINE); today it equals the field
+    table's, so a value reads the same on the pages and in the event log. If a field's display
+    precision changes, this fails and says that the contract did not follow."""
+    from smallbms.model.fields import FIELDS, SAMPLE_LINE
+
+    for key, fid, precision in SAMPLE_LINE:
+        f = FIELDS[fid]
+        expected = f.precision if f.kind in ("float", "int") else None
+        assert precision == expected, f"sample line {key}: {precision} vs field {fid}: {expected}"

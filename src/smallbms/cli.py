@@ -310,7 +310,7 @@ def run(config_file: Path | None, scenario: Path | None, port: int | None, host:
     from smallbms.errors import ConfigError
     from smallbms.service.config import load_config
     from smallbms.service.datadir import DataDirBusy
-    from smallbms.service.main import PortError, serve
+    from smallbms.service.main import PortError, TickFailed, serve
 
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -331,6 +331,9 @@ def run(config_file: Path | None, scenario: Path | None, port: int | None, host:
     except (ScenarioError, ValueError) as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
+    except TickFailed as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(1)
     except KeyboardInterrupt:
         pass
 

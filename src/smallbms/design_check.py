@@ -361,7 +361,8 @@ def _wiring_info(
                 label,
             ))
         return
-    assumption = f" (assumed {fam.title}; give the device name to be sure)" if assumed else ""
+    assumption = (f" (assumed {fam.title}; add `device = \"...\"` to the component to be sure)"
+                  if assumed else "")
     if fam.cable.needed:
         articles = ", ".join(fam.cable.article_numbers)
         article_text = f" (article {articles})" if articles else ""

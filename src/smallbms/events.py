@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from smallbms.core.types import OUTPUT_NAMES, Decision, Profile
-from smallbms.model.fields import FIELDS, SAMPLE_LINE, contract_rounded, summary_history_precision
+from smallbms.model.fields import SAMPLE_LINE, contract_rounded, summary_history_precision
 from smallbms.model.snapshot import Status
 
 LED_NAMES: dict[str, tuple[str, ...]] = {
@@ -45,14 +45,12 @@ _SAMPLE_SOURCES: dict[str, Callable[[Status, Decision], Any]] = {
     "status.mode": lambda st, d: st.mode,
 }
 _SAMPLE: tuple[tuple[str, Callable[[Status, Decision], Any], int | None], ...] = tuple(
-    (key, _SAMPLE_SOURCES[fid], FIELDS[fid].precision if FIELDS[fid].kind in ("float", "int")
-     else None)
-    for key, fid in SAMPLE_LINE
+    (key, _SAMPLE_SOURCES[fid], precision) for key, fid, precision in SAMPLE_LINE
 )
 
 
 def sample_fields(status: Status, decision: Decision) -> dict[str, Any]:
-    """The fields of a ``sample`` line, rounded with the field table's precision."""
+    """The fields of a ``sample`` line, rounded as the contract says (``SAMPLE_LINE``)."""
     return {key: contract_rounded(get(status, decision), precision)
             for key, get, precision in _SAMPLE}
 

@@ -15,14 +15,24 @@ May import the core and nothing that does I/O.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from smallbms.core.engine import Core
-from smallbms.core.types import Command, Decision, Reading
+from smallbms.core.types import FLOATING, Command, Decision, Leds, Reading
+
+log = logging.getLogger(__name__)
 
 #: what the BMS measures with no supply: nothing (SPEC 5; the core floats every output)
 NO_SUPPLY = Reading(bank_voltage_v=0.0, batteries=())
+
+#: every output in its safe state (SPEC 21), for the adapters when the tick itself failed
+FAIL_SAFE = Decision(
+    load_disconnect=FLOATING, charge_disconnect=FLOATING, pre_alarm=FLOATING, leds=Leds(),
+    allowed_to_charge=False, allowed_to_discharge="no", charge_reasons=("hardware_error",),
+    discharge_reasons=("hardware_error",), active_codes=(),
+)
 
 
 class Source(Protocol):
@@ -77,11 +87,23 @@ class BmsLoop:
         return d
 
     def act(self, d: Decision) -> None:
-        """Carry the decision out: the system obeys, then the adapters drive the outputs."""
-        if self.obey is not None:
-            self.obey(d)
+        """Carry the decision out: the system obeys, then the adapters drive the outputs (even
+        when obeying failed: the outputs must follow the decision)."""
+        try:
+            if self.obey is not None:
+                self.obey(d)
+        finally:
+            for adapter in self.io:
+                adapter.apply(d)
+
+    def fail_safe(self) -> None:
+        """Drive every adapter's outputs to their safe state (all floating); an adapter that
+        fails to do so does not stop the others."""
         for adapter in self.io:
-            adapter.apply(d)
+            try:
+                adapter.apply(FAIL_SAFE)
+            except Exception:
+                log.exception("could not float the outputs of %r", adapter)
 
     def tick(self, t_s: float, commands: Iterable[Command] = (), *, powered: bool = True,
              app_connected: bool = False) -> Decision:

@@ -4,6 +4,7 @@ boards, see data/README.md) through our adapter and the gate to a Reading."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -63,3 +64,41 @@ def test_seplos_two_pack_sample_is_refused_as_one_battery(caplog: pytest.LogCapt
 def test_incomplete_samples_are_clear_errors(sample: dict[str, Any], why: str) -> None:
     with pytest.raises(SampleError, match=why):
         sample_values(sample)
+
+
+class _Unreadable:
+    """A sensor object whose value cannot be read (``float()`` fails)."""
+
+    def __float__(self) -> float:
+        raise ValueError("sensor offline")
+
+
+@pytest.mark.parametrize("broken", [math.nan, "n/a", None, True, _Unreadable()])
+def test_spec19_a_broken_temperature_sensor_refuses_the_sample(broken: object) -> None:
+    # one hot sensor and one broken one: the broken one must not leave the rest to speak for
+    # the battery, so the whole sample is refused rather than read as the cooler sensors
+    sample = {"cell_voltages": [3.3] * 4, "temp_values": [24.0, broken, 23.0]}
+    with pytest.raises(SampleError, match="temperature sensor"):
+        sample_values(sample)
+
+
+def test_spec19_a_broken_temperature_sensor_is_refused_by_the_decoder(
+        caplog: pytest.LogCaptureFixture) -> None:
+    g = gate_for("jbd_bms", 4)
+    sample = {"cell_voltages": [3.3] * 4, "temp_values": [22.0, math.nan]}
+    aiobmsble_decoder(0.0, Sample("AA:BB:CC:00:00:01", sample), g)
+    assert g.reading(0.0).batteries == ()  # no reading: the comms-lost rules take over
+    assert sum(g.refused.values()) == 1
+    assert "temperature sensor" in caplog.text
+
+
+@pytest.mark.parametrize("key", ["cell_voltages", "temp_values", "voltage"])
+def test_an_integer_too_large_for_a_float_is_not_a_crash(key: str) -> None:
+    huge = 10 ** 400  # float() of this raises OverflowError
+    sample: dict[str, Any] = {"cell_voltages": [3.3] * 4, "temp_values": [22.0], "voltage": 13.2}
+    sample[key] = [huge] * 4 if key == "cell_voltages" else [huge] if key == "temp_values" else huge
+    if key == "voltage":
+        assert sample_values(sample).voltage_v is None  # unknown, not a crash
+    else:
+        with pytest.raises(SampleError, match="not a number"):
+            sample_values(sample)

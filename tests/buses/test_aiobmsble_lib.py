@@ -141,5 +141,5 @@ class Sensor:
 
 def test_sensor_objects_count_as_temperatures() -> None:
     v = sample_values({"cell_voltages": [3.3, 3.3], "temperature": 24.8,
-                       "temp_values": [Sensor(38.0, 4), Sensor(20.0), "n/a", True]})
-    assert v.temperature_c == 38.0  # not the mean 24.8; the text and the flag are not sensors
+                       "temp_values": [Sensor(38.0, 4), Sensor(20.0)]})
+    assert v.temperature_c == 38.0  # not the mean 24.8

@@ -5,6 +5,9 @@ Time runs in 1 s ticks; the bank (one 12.8/100 battery unless said) is commissio
 
 from __future__ import annotations
 
+import dataclasses
+import math
+
 from smallbms.core.settings import Settings
 from smallbms.core.types import ChangeSetting, SetSoc, SyncSoc
 
@@ -335,6 +338,43 @@ def test_a_b05_30_s_after_w_b05():
     assert "comms_lost" in d.discharge_reasons
     assert drv.event_times("W-B05") == [5.0]
     assert drv.event_times("A-B05") == [35.0]
+
+
+def test_w_b05_5_s_after_the_data_arrived_when_readings_carry_its_age():
+    # a bus keeps the last message fresh for 3 s: readings at 11..13 s are complete but carry
+    # the data of t = 10, so W-B05 is due at 15 s and A-B05 at 45 s, not 18 s and 48 s
+    drv = Driver()
+    drv.commission()
+    drv.run_until(reading(), 10)
+    for t in (11.0, 12.0, 13.0):
+        drv.at(t, dataclasses.replace(reading(), data_age_s=t - 10.0))
+    missing = reading(batteries=(None,), bank_voltage_v=13.2)
+    d = drv.run_until(missing, 14)
+    assert "W-B05" not in d.active_codes
+    assert "W-B05" in drv.tick(missing).active_codes  # t = 15
+    drv.run_until(missing, 50)
+    assert drv.event_times("W-B05") == [15.0]
+    assert drv.event_times("A-B05") == [45.0]
+
+
+def test_w_b05_data_age_never_moves_the_comms_timer_back_or_before_power_up():
+    drv = Driver(t0=100.0)
+    drv.commission(dataclasses.replace(reading(), data_age_s=50.0))  # older than power-up
+    missing = reading(batteries=(None,), bank_voltage_v=13.2)
+    drv.run_until(missing, 104)
+    assert drv.event_times("W-B05") == []  # timed from power-up at 100 s, not from 50 s
+    drv.tick(missing)
+    assert drv.event_times("W-B05") == [105.0]
+
+    drv = Driver()
+    drv.commission()
+    drv.at(5.0, reading())
+    drv.at(6.0, dataclasses.replace(reading(), data_age_s=4.0))  # older than the last data
+    drv.at(7.0, dataclasses.replace(reading(), data_age_s=math.nan))  # unknown: as new
+    drv.run_until(missing, 11)
+    assert drv.event_times("W-B05") == []
+    drv.tick(missing)
+    assert drv.event_times("W-B05") == [12.0]
 
 
 def test_comms_codes_clear_when_every_battery_reports_again():

@@ -76,6 +76,18 @@ def test_classic_self_consumption_is_low_when_remote_off():
     assert drv.tick(classic_reading(remote=RemoteInput(bridged=False))).self_consumption == "low"
 
 
+def test_classic_self_consumption_is_low_in_the_low_cell_voltage_state():
+    """SPEC 14: classic draws 2.2 mA on and 1.2 mA in the low-cell-voltage state as well."""
+    drv = Driver(profile="classic")
+    drv.commission(classic_reading())
+    low = battery("HQ0001", "smart-12.8/100", cells=(3.3, 3.3, 2.7, 3.3))
+    d = drv.run(reading(batteries=(low,)), 10)
+    assert d.self_consumption == "on"  # the pre-alarm lead: still on
+    d = drv.run(reading(batteries=(low,)), 30)
+    assert "low_cell_voltage" in d.discharge_reasons
+    assert d.self_consumption == "low"
+
+
 # --- SPEC 9: the 0.1 A current threshold, counted the core's way ------------------------------
 
 
@@ -173,22 +185,6 @@ def test_readback_mismatch_for_the_debounce_raises_e_b11():
     assert drv.core.readback_faults == ("charge_disconnect",)
 
 
-def test_readback_fault_is_held_30_s_after_the_read_backs_follow():
-    drv = Driver()
-    drv.commission()
-    drv.run(mismatch("load_disconnect"), 3)
-    assert "E-B11" in drv.last.active_codes
-    drv.tick(reading())
-    start = drv.now
-    assert start is not None
-    d = drv.run(reading(), th.READBACK_CLEAR_HOLD_S - 1)
-    assert "E-B11" in d.active_codes
-    d = drv.tick(reading())
-    assert drv.now == start + th.READBACK_CLEAR_HOLD_S
-    assert "E-B11" not in d.active_codes
-    assert d.load_disconnect == "high"
-
-
 def test_readback_debounce_restarts_when_the_output_is_commanded_anew():
     drv = Driver()
     drv.commission()
@@ -247,6 +243,85 @@ def test_readback_deadline_lets_a_skipping_runner_land_on_the_trip():
     core.step(reading(), 0.0)
     core.step(mismatch("pre_alarm"), 1.0)
     assert core.next_deadline_s() == 1.0 + th.READBACK_DEBOUNCE_S
+
+
+def stuck_open(drv: Driver, name: str) -> Reading:
+    """The reading a relay that cannot close gives: its read-back floats, so it disagrees with
+    the output exactly while the output is commanded high."""
+    high = drv.last.output(name) == "high"
+    return mismatch(name) if high else mismatch()
+
+
+def test_e_b11_floats_both_outputs_until_the_fault_is_gone_relay_that_cannot_close():
+    """SPEC 6/7: E-B11 floats both disconnects until the fault is gone. A relay that cannot
+    close looks healthy while it is floated, so the fault it showed under "high" is never seen
+    gone: E-B11 holds (no retry that switches the other output back on) until power-up."""
+    drv = Driver()
+    drv.commission()
+    assert drv.last.charge_disconnect == "high"
+    while "E-B11" not in drv.last.active_codes:
+        drv.tick(stuck_open(drv, "charge_disconnect"))
+    for _ in range(int(5 * th.READBACK_CLEAR_HOLD_S)):
+        d = drv.tick(stuck_open(drv, "charge_disconnect"))
+        assert "E-B11" in d.active_codes
+        assert (d.load_disconnect, d.charge_disconnect) == ("floating", "floating")
+    assert drv.core.readback_faults == ("charge_disconnect",)
+    t = drv.now
+    assert t is not None
+    drv.core.power_up(t + 1)  # volatile state gone: the relay gets a new chance
+    drv.now = t + 1
+    d = drv.tick(stuck_open(drv, "charge_disconnect"))
+    assert "E-B11" not in d.active_codes and d.charge_disconnect == "high"
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.floats(0.1, 20.0), st.sets(st.sampled_from(
+    ("load_disconnect", "charge_disconnect", "pre_alarm")))), min_size=1, max_size=30))
+def test_e_b11_floats_both_outputs_until_the_fault_is_gone_property(
+        later: list[tuple[float, set[str]]]):
+    """Once an output faulted while commanded high, no later read-backs (whatever they show,
+    at whatever intervals) bring either disconnect back to high before a power-up."""
+    core = Core("ng")
+    t = 0.0
+    core.step(reading(), t)
+    while "E-B11" not in core.step(mismatch("load_disconnect"), t := t + 1.0).active_codes:
+        pass
+    for gap, names in later:
+        t += gap
+        d = core.step(mismatch(*names), t)
+        assert "E-B11" in d.active_codes
+        assert (d.load_disconnect, d.charge_disconnect) == ("floating", "floating")
+
+
+def test_e_b11_fault_under_floating_is_gone_when_the_read_back_drops():
+    """A welded contact (read-back high while commanded floating) is seen gone once the
+    read-back follows "floating" again for the hold time."""
+    drv = Driver()
+    drv.commission()
+    assert drv.last.pre_alarm == "floating"
+    d = drv.run(mismatch("pre_alarm"), 3)
+    assert "E-B11" in d.active_codes
+    assert drv.core.readback_faults == ("pre_alarm",)
+    drv.tick(reading())
+    start = drv.now
+    assert start is not None
+    d = drv.run(reading(), th.READBACK_CLEAR_HOLD_S - 1)
+    assert "E-B11" in d.active_codes
+    d = drv.tick(reading())
+    assert drv.now == start + th.READBACK_CLEAR_HOLD_S
+    assert "E-B11" not in d.active_codes and not drv.core.readback_faults
+    assert (d.load_disconnect, d.charge_disconnect) == ("high", "high")
+
+
+def test_e_b11_fault_hold_restarts_when_the_read_back_disagrees_again():
+    drv = Driver()
+    drv.commission()
+    drv.run(mismatch("pre_alarm"), 3)
+    drv.run(reading(), th.READBACK_CLEAR_HOLD_S - 5)
+    drv.tick(mismatch("pre_alarm"))  # the contact closes again for a moment
+    d = drv.run(reading(), th.READBACK_CLEAR_HOLD_S)  # follows from here: t0 .. t0 + hold - 1
+    assert "E-B11" in d.active_codes
+    assert "E-B11" not in drv.tick(reading()).active_codes  # t0 + hold
 
 
 def test_output_fault_from_the_io_layer_is_e_b11_at_once():

@@ -682,3 +682,28 @@ def test_stop_is_clean_and_prompt_with_a_long_period() -> None:
     assert not svc.running
     assert time.monotonic() - t0 < 5.0  # woken, not left waiting out the 10 s period
     svc.stop()  # idempotent
+
+
+def test_stopping_the_service_sends_a_last_frame_set_with_zero_current_limits() -> None:
+    """SPEC 20/21: when smallbms stops, the last limits an inverter or GX hears are 0 A, so
+    nothing keeps charging or discharging on the limits of the last good tick."""
+    device, _ = twin_device()
+    device.tick_s, device.speed = 0.1, 10.0
+    cfg = virtual_config()
+    rx = Receiver(cfg.channel)
+    device.start()
+    try:
+        assert device.wait_ready(10)
+        with CanBmsService(device, cfg):
+            lim = rx.until_limits(lambda x: x["charge_current_a"] > 0)
+            assert lim["discharge_current_a"] > 0
+        # after stop(): drain what was sent; the last limits frame must be the zero one
+        last: dict[str, Any] | None = None
+        while (msg := rx.bus.recv(0.0)) is not None:
+            if msg.arbitration_id == ID_LIMITS:
+                last = decode_frame(msg)
+        assert last is not None, "no limits frame after the stop"
+        assert last["charge_current_a"] == 0 and last["discharge_current_a"] == 0
+    finally:
+        device.stop()
+        rx.close()

@@ -151,3 +151,66 @@ def test_the_twin_draws_what_the_core_says_about_self_consumption():
 
 def test_helpers_reading_is_complete():  # guards the helper the tests above lean on
     assert reading().batteries and reading().batteries[0] is not None
+
+
+def test_time_remaining_is_right_when_the_loads_come_on_after_the_fail_safe_start():
+    """Issue 15 item 5 on the default bank: the outputs float until the first complete reading,
+    so the first current is ~0 A; the average must start from the first current that counts,
+    not from that 0 A (it showed the 10-day cap for minutes)."""
+    import io
+    import json
+    from importlib import resources
+
+    from smallbms.scenario import load_scenario
+    from smallbms.simulate import make_runner
+
+    path = resources.files("smallbms") / "examples" / "default_system.toml"
+    with resources.as_file(path) as p:
+        scenario = load_scenario(p)
+    out = io.StringIO()
+    make_runner(scenario, out, sample_interval_s=60.0, log=lambda _m: None).run()
+    samples = {e["t"]: e for e in map(json.loads, out.getvalue().splitlines())
+               if e["type"] == "sample"}
+    early, settled = samples[60.0]["time_remaining_s"], samples[1800.0]["time_remaining_s"]
+    assert early is not None and settled is not None
+    assert abs(early - settled) <= 0.1 * settled
+
+
+def test_a_failed_tick_floats_every_output_and_stops_the_device(running):
+    """SPEC 21: if the tick itself fails (a source or decoder raising), nothing may keep the
+    outputs where the last good tick left them: the adapters get every output floating."""
+    import threading
+
+    class Breaking:
+        def __init__(self) -> None:
+            self.inner = script_source(-2.0)
+            self.calls = 0
+
+        def reading(self, t_s: float) -> Reading:
+            self.calls += 1
+            if self.calls >= 4:
+                raise OverflowError("a decoder met a value no float holds")
+            return self.inner.reading(t_s)
+
+    class Pins:
+        def __init__(self) -> None:
+            self.applied: list[Decision] = []
+
+        def adapt_reading(self, r: Reading) -> Reading:
+            return r
+
+        def apply(self, d: Decision) -> None:
+            self.applied.append(d)
+
+    pins = Pins()
+    failed = threading.Event()
+    device = Device(core_at(80.0), Breaking(), tick_s=0.1, speed=10.0, io=[pins])
+    device.on_failure = lambda _e: failed.set()
+    running.append(device)
+    device.start()
+    assert failed.wait(30), "the failing tick was not reported"
+    assert isinstance(device.failure, OverflowError)
+    assert any(d.load_disconnect == "high" for d in pins.applied), "the bank ran before"
+    last = pins.applied[-1]
+    assert (last.load_disconnect, last.charge_disconnect, last.pre_alarm) == (
+        "floating", "floating", "floating")

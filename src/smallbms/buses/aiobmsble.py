@@ -39,9 +39,13 @@ class SampleError(ValueError):
 
 
 def _number(x: Any) -> float | None:
+    """A plain number as a float; None for anything else (an int too large for a float too)."""
     if isinstance(x, bool) or not isinstance(x, int | float):
         return None
-    return float(x)
+    try:
+        return float(x)
+    except OverflowError:
+        return None
 
 
 def _sensor(x: Any) -> float | None:
@@ -62,7 +66,9 @@ def sample_values(sample: Mapping[str, Any]) -> BatteryValues:
     The cells are ``cell_voltages``; the battery's one temperature is, of ``temp_values`` (or
     ``temperature`` when the board gives no list), the one farthest from 25 °C, so both the hot
     and the cold limits see the worst sensor. SampleError when cells or temperature are missing
-    or not numbers.
+    or not numbers, and when any entry of ``temp_values`` is unreadable or NaN: a broken sensor
+    must not leave the others to speak for a battery it may be the hot spot of (the message is
+    refused, so the battery goes quiet and the comms-lost rules apply).
     """
     if not isinstance(sample, Mapping):
         raise SampleError(f"a sample is a mapping, got {type(sample).__name__}")
@@ -78,7 +84,11 @@ def sample_values(sample: Mapping[str, Any]) -> BatteryValues:
     temps_raw = sample.get("temp_values")
     temps: list[float] = []
     if isinstance(temps_raw, list | tuple):
-        temps = [t for t in (_sensor(x) for x in temps_raw) if t is not None and not math.isnan(t)]
+        for x in temps_raw:
+            t = _sensor(x)
+            if t is None or math.isnan(t):
+                raise SampleError(f"temperature sensor value {x!r} is not a number")
+            temps.append(t)
     if not temps:
         t = _number(sample.get("temperature"))
         if t is not None:

@@ -7,6 +7,10 @@ core's comms-lost rules (W-B05, A-B05) and its fail-safe start apply unchanged; 
 extrapolated. The gate decides nothing else: the SPEC 9 current threshold and every protection
 rule stay in the core.
 
+Every reading says how old the oldest value it was built from is (``Reading.data_age_s``), so
+the core's comms-lost timer runs from when the data arrived, not from the last tick it was
+still fresh at.
+
 Refused values are logged with the device and the value (once per device and reason every
 :data:`LOG_EVERY_S` of device time, with a count) and counted in :attr:`Gate.refused`.
 """
@@ -35,6 +39,13 @@ CURRENT_RATING_FACTOR = 10.0
 JUMP_CELL_V = 0.5
 #: (P) the same for a temperature
 JUMP_TEMPERATURE_C = 20.0
+#: SPEC 19: a Smart Lithium record sends a cell below 2.61 V or above 3.85 V as "below" or
+#: "above"; the decoder gives these values for them. They are real readings at that end of the
+#: range (undervoltage, overvoltage), so the jump filter never refuses a cell at one of them
+BELOW_RANGE_V = 2.60
+ABOVE_RANGE_V = 3.86
+#: the bus kinds whose battery records use those two values
+RANGE_END_KINDS = frozenset({"victron-ble", "twin-ble"})
 #: (P) a refusal is logged at most once per device and reason in this much device time
 LOG_EVERY_S = 10.0
 FIRMWARE = "bus"
@@ -94,6 +105,8 @@ class Gate:
         self._battery: dict[str, tuple[float, BatteryValues]] = {}
         self._shunt: tuple[float, ShuntValues] | None = None
         self._last_seen: dict[str, BatteryValues] = {}
+        self._range_ends: tuple[float, ...] = (
+            (BELOW_RANGE_V, ABOVE_RANGE_V) if table.kind in RANGE_END_KINDS else ())
         self._heard_battery = False
         #: the BMS's own supply is not on the radio: until a bank voltage is measured, the
         #: bank's nominal voltage stands for it (the BMS is running, so it has power)
@@ -127,7 +140,8 @@ class Gate:
         else:
             self._quiet[key] += 1
 
-    def _check_battery(self, v: BatteryValues, previous: BatteryValues | None) -> None:
+    def _check_battery(self, v: BatteryValues) -> None:
+        """The range checks of one message (Refused when one fails)."""
         model = self.model
         if model is not None and len(v.cells_v) != model.cells_in_series:
             raise Refused(f"cells: {len(v.cells_v)} cell voltages, the {model.model_id} battery "
@@ -146,23 +160,43 @@ class Gate:
         if v.current_a is not None and (not _finite(v.current_a) or abs(v.current_a) > self.max_current_a):
             raise Refused(f"current: {v.current_a!r} A is implausible (beyond "
                           f"{self.max_current_a:g} A, {CURRENT_RATING_FACTOR:g} x the bank's rating)")
-        if previous is not None and len(previous.cells_v) == len(v.cells_v):
+
+    def _check_jump(self, v: BatteryValues, previous: BatteryValues | None) -> None:
+        """The jump check against the device's previous in-range message (Refused on a jump).
+
+        A cell at the record's "below" or "above" value, or coming from one, is left out: its
+        true value is somewhere beyond that end, so the step says nothing (SPEC 19: such a cell
+        is never dropped)."""
+        if previous is None:
+            return
+        if len(previous.cells_v) == len(v.cells_v):
+            ends = self._range_ends
             for n, (a, b) in enumerate(zip(previous.cells_v, v.cells_v, strict=True)):
-                if _finite(a) and abs(b - a) > JUMP_CELL_V:
+                if a in ends or b in ends:
+                    continue
+                if abs(b - a) > JUMP_CELL_V:
                     raise Refused(f"jump: cell {n + 1} jumped from {a:g} V to {b:g} V")
-            a_t = previous.temperature_c
-            if _finite(a_t) and abs(v.temperature_c - a_t) > JUMP_TEMPERATURE_C:  # type: ignore[operator]
-                raise Refused(f"jump: temperature jumped from {a_t:g} °C to {v.temperature_c:g} °C")
+        a_t, b_t = previous.temperature_c, v.temperature_c
+        if a_t is not None and b_t is not None and abs(b_t - a_t) > JUMP_TEMPERATURE_C:
+            raise Refused(f"jump: temperature jumped from {a_t:g} °C to {b_t:g} °C")
 
     def battery(self, address: str, t_s: float, values: BatteryValues) -> bool:
         """A battery's message at device time ``t_s``; True when accepted."""
         dev = self.device(address)
         if dev is None or dev.role != "battery":
             return False
+        try:
+            self._check_battery(values)
+        except Refused as e:
+            # out of range: a glitch, not a value to measure the next message's step from
+            self.refuse(dev.address, t_s, str(e))
+            return False
         previous = self._last_seen.get(dev.address)
+        # in range, so the next message is compared with this one even if it jumped: a value
+        # that stays where it jumped to is real and accepted the second time
         self._last_seen[dev.address] = values
         try:
-            self._check_battery(values, previous)
+            self._check_jump(values, previous)
         except Refused as e:
             self.refuse(dev.address, t_s, str(e))
             return False
@@ -219,6 +253,15 @@ class Gate:
             return sum(by_position.values())
         return self._last_bank_v
 
+    def _data_age(self, t_s: float, values: Sequence[BatteryValues | None],
+                  shunt: ShuntValues | None) -> float:
+        """How old, at ``t_s``, the oldest value of this reading is (0 when it uses none)."""
+        arrivals = [self._battery[dev.address][0]
+                    for dev, v in zip(self.batteries, values, strict=True) if v is not None]
+        if shunt is not None and self._shunt is not None:
+            arrivals.append(self._shunt[0])
+        return max(0.0, t_s - min(arrivals)) if arrivals else 0.0
+
     def reading(self, t_s: float) -> Reading:
         """The reading at device time ``t_s`` from fresh values only.
 
@@ -229,6 +272,7 @@ class Gate:
         neither is fresh it stays at the last one seen (the BMS's supply does not go away
         with the radio), the bank's nominal voltage before any (the BMS runs, so it is
         powered; 0 V would read as "no power" and switch off wireless access).
+        ``data_age_s`` is the age of the oldest value used (0 when none is).
         """
         values = self.fresh_batteries(t_s)
         shunt = self.fresh_shunt(t_s)
@@ -238,6 +282,7 @@ class Gate:
         self._last_bank_v = bank_v
         if not self._heard_battery:
             return Reading(bank_voltage_v=bank_v, batteries=(), current_a=None)
+        age = self._data_age(t_s, values, shunt)
         current: float | None
         if self.shunt is not None:
             current = None if shunt is None else shunt.current_a
@@ -259,4 +304,5 @@ class Gate:
                 series_position=dev.series_position, cell_voltages_v=v.cells_v,
                 temperature_c=float(v.temperature_c if v.temperature_c is not None else math.nan),
                 current_a=own))
-        return Reading(bank_voltage_v=bank_v, batteries=tuple(slots), current_a=current)
+        return Reading(bank_voltage_v=bank_v, batteries=tuple(slots), current_a=current,
+                       data_age_s=age)

@@ -27,6 +27,10 @@ from typing import cast
 from victron_ble.devices import BatteryMonitor, BatteryMonitorData, SmartLithium, SmartLithiumData
 from victron_ble.exceptions import AdvertisementKeyMismatchError
 
+# SPEC 19: the record's "below 2.61 V" and "above 3.85 V" cells are real readings at that end;
+# the gate's jump filter knows these two values
+from smallbms.buses.gate import ABOVE_RANGE_V as ABOVE_RANGE_V
+from smallbms.buses.gate import BELOW_RANGE_V as BELOW_RANGE_V
 from smallbms.buses.gate import BatteryValues, ShuntValues
 from smallbms.integrations.instant_readout import parse_key, seal
 
@@ -35,9 +39,6 @@ RECORD_SMART_LITHIUM = 0x05
 #: product ids the twin announces: a Smart Lithium 12.8 V/100 Ah and a SmartShunt 500 A/50 mV
 PRODUCT_SMART_LITHIUM = 0xA0E5
 PRODUCT_SMARTSHUNT = 0xA389
-#: SPEC 19: the record's "below 2.61 V" and "above 3.85 V" cells are real readings at that end
-BELOW_RANGE_V = 2.60
-ABOVE_RANGE_V = 3.86
 CELL_SLOTS = 8
 MIN_ADVERT_BYTES = 10
 

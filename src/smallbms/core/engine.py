@@ -332,7 +332,10 @@ class Core:
         la.comms_alarm.update(la.comms_warning.active, not la.comms_warning.active, now_s,
                               la.comms_warning.active_since_s)
         if complete:
-            self.last_complete_s = now_s
+            # a bus keeps values fresh for a while: the data dates from when it arrived
+            # (never earlier than the last complete data, so never before power-up)
+            age = reading.data_age_s if reading.data_age_s > 0.0 else 0.0  # NaN: none
+            self.last_complete_s = max(self.last_complete_s, now_s - age)
         bank = p.commissioned
         if bank is not None:
             n = bank.cells_in_series
@@ -344,7 +347,7 @@ class Core:
             <= th.BANK_VOLTAGE_MAX_V - th.BANK_VOLTAGE_CLEAR_MARGIN_V, now_s)
         rb = self.readback
         hw_fault = reading.output_fault or (
-            rb.update(reading.readback_mismatch, now_s)
+            rb.update(reading.readback_mismatch, now_s, self._commanded_outputs())
             if reading.readback_mismatch or rb.outputs else False)
         la.e_b11.update(hw_fault, not hw_fault, now_s)
 
@@ -402,19 +405,25 @@ class Core:
             leds = ng_leds(codes, self.wireless_available(now_s), reading.app_connected)
         else:
             leds = classic_leds(atd, atc)
-        # SPEC 14: low self-consumption in the low-cell-voltage state and when remote off
-        consumption: SelfConsumption = "low" if (ng and a_b01) or not r_on else "on"
+        # SPEC 14: low self-consumption in the low-cell-voltage state and when remote off, for
+        # both profiles (classic: 2.2 mA on, 1.2 mA in either low state)
+        consumption: SelfConsumption = "low" if a_b01 or not r_on else "on"
         d = Decision(
             load_disconnect=atd, charge_disconnect=atc, pre_alarm=pre, leds=leds,
             allowed_to_charge=not chg, allowed_to_discharge=allowed,
             charge_reasons=chg, discharge_reasons=dis, active_codes=codes,
             events=events, command_results=results, self_consumption=consumption,
         )
-        last = self._decision
-        if rb.outputs and last is not None:
-            rb.commanded(tuple(n for n in OUTPUT_NAMES if d.output(n) != last.output(n)))
         self._decision = d
         return d
+
+    def _commanded_outputs(self) -> dict[str, OutputState]:
+        """The output states the read-backs of this reading are compared against (the last
+        decision's; none yet: every output floating)."""
+        last = self._decision
+        if last is None:
+            return {}
+        return {n: last.output(n) for n in OUTPUT_NAMES}
 
     def _unpowered(self, now_s: float, results: tuple[CommandResult, ...]) -> Decision:
         events = self._diff_codes((), now_s) if self.active_codes else ()
@@ -591,7 +600,8 @@ class Core:
 
     @property
     def readback_faults(self) -> tuple[str, ...]:
-        """Outputs whose read-back has not followed its command for longer than the debounce."""
+        """Outputs at fault: their read-back disagreed with a command for longer than the
+        debounce, and they have not yet followed that command again for the clear hold."""
         return self.readback.faulted_outputs
 
     def history_dict(self) -> dict[str, Any]:

@@ -8,7 +8,10 @@ may arrive at any interval: a delayed trip fires at the first reading at or afte
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from smallbms.core.types import FLOATING, OutputState
 
 
 @dataclass(slots=True)
@@ -86,60 +89,86 @@ class ProtectionLatches:
         return tuple(getattr(self, n) for n in self.__slots__)
 
 
-class ReadbackMonitor:
-    """E-B11 from output read-backs (SPEC 6): a debounce per output, then a clear hold.
+@dataclass(slots=True)
+class _OutputWatch:
+    """One output's read-back: the debounce while healthy, the fault and its clear hold."""
 
-    An output whose read-back disagrees with its command for ``debounce_s`` is at fault; a new
-    command to that output restarts its debounce (the relay gets time to follow) unless it is
-    already at fault. The fault is held until every read-back has followed for ``hold_s``, so a
-    relay that cannot close does not make E-B11 flap (outputs float, read-back agrees, cleared,
-    commanded high, fault again).
+    debounce: Latch
+    fault_under: OutputState | None = None  # the command the output faulted under
+    follows_since_s: float | None = None  # since when it follows that command again
+    last_command: OutputState | None = field(default=None)
+
+
+class ReadbackMonitor:
+    """E-B11 from output read-backs (SPEC 6): a debounce per output, then a fault per output.
+
+    An output whose read-back disagrees with its command for ``debounce_s`` is at fault, and the
+    monitor remembers the command it faulted under; a new command to a healthy output restarts
+    its debounce (the relay gets time to follow). The fault is gone only once the output has
+    been seen following *that same command* again, without a break, for ``hold_s``. E-B11 is
+    active while any output is at fault.
+
+    So a relay that cannot close (faulted under "high") is never seen gone while E-B11 floats
+    it: E-B11 holds until the next power-up resets the volatile state, instead of switching the
+    outputs back on every half minute to retry (fail-safe). A welded contact (faulted under
+    "floating") is seen gone once its read-back drops and stays down for the hold time.
     """
 
-    __slots__ = ("agree_since_s", "debounce_s", "fault", "hold_s", "outputs")
+    __slots__ = ("debounce_s", "hold_s", "outputs")
 
     def __init__(self, debounce_s: float, hold_s: float) -> None:
         self.debounce_s = debounce_s
         self.hold_s = hold_s
-        self.outputs: dict[str, Latch] = {}
-        self.fault = False
-        self.agree_since_s: float | None = None
+        self.outputs: dict[str, _OutputWatch] = {}
 
-    def update(self, mismatch: frozenset[str], now_s: float) -> bool:
-        """Advance with this reading's raw mismatches; return whether E-B11 is due."""
+    @property
+    def fault(self) -> bool:
+        return any(w.fault_under is not None for w in self.outputs.values())
+
+    def update(self, mismatch: frozenset[str], now_s: float,
+               commands: Mapping[str, OutputState]) -> bool:
+        """Advance with this reading's raw mismatches; return whether E-B11 is due.
+
+        ``commands`` are the states the read-backs were compared against (the last decision's
+        outputs; an output not in it is floating, as after power-up).
+        """
         for name in mismatch:
             if name not in self.outputs:
-                self.outputs[name] = Latch(self.debounce_s)
-        faulted = False
-        for name, latch in self.outputs.items():
-            latch.delay_s = self.debounce_s
+                self.outputs[name] = _OutputWatch(Latch(self.debounce_s))
+        for name, w in self.outputs.items():
+            command = commands.get(name, FLOATING)
             bad = name in mismatch
-            latch.update(bad, not bad, now_s)
-            faulted = faulted or latch.active
-        if faulted:
-            self.fault = True
-            self.agree_since_s = None
-        elif self.fault:
-            if self.agree_since_s is None:
-                self.agree_since_s = now_s
-            if now_s - self.agree_since_s >= self.hold_s:
-                self.fault = False
-                self.agree_since_s = None
+            if w.fault_under is None:
+                if w.last_command is not None and command != w.last_command:
+                    w.debounce.since_s = None  # a new command: the relay gets time again
+                w.debounce.delay_s = self.debounce_s
+                w.debounce.update(bad, not bad, now_s)
+                if w.debounce.active:
+                    w.fault_under = command
+                    w.follows_since_s = None
+                    w.debounce.reset()
+            elif bad or command != w.fault_under:
+                w.follows_since_s = None
+            else:
+                if w.follows_since_s is None:
+                    w.follows_since_s = now_s
+                if now_s - w.follows_since_s >= self.hold_s:
+                    w.fault_under = None
+                    w.follows_since_s = None
+            w.last_command = command
         return self.fault
-
-    def commanded(self, changed: tuple[str, ...]) -> None:
-        """Outputs whose command changed: their debounce starts again unless at fault."""
-        for name in changed:
-            latch = self.outputs.get(name)
-            if latch is not None and not latch.active:
-                latch.since_s = None
 
     @property
     def faulted_outputs(self) -> tuple[str, ...]:
-        return tuple(n for n, latch in self.outputs.items() if latch.active)
+        return tuple(n for n, w in self.outputs.items() if w.fault_under is not None)
 
     def deadlines(self) -> list[float]:
-        out = [d for latch in self.outputs.values() if (d := latch.deadline()) is not None]
-        if self.fault and self.agree_since_s is not None:
-            out.append(self.agree_since_s + self.hold_s)
+        out: list[float] = []
+        for w in self.outputs.values():
+            if w.fault_under is None:
+                d = w.debounce.deadline()
+                if d is not None:
+                    out.append(d)
+            elif w.follows_since_s is not None:
+                out.append(w.follows_since_s + self.hold_s)
         return out

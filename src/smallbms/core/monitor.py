@@ -124,10 +124,14 @@ def average_current(
 ) -> None:
     """Exponential average over AVERAGING_TIME_S, independent of the reading interval.
 
-    The average starts at the first known current after every power-up, so time remaining is
-    right from the first reading instead of climbing from 0 A for minutes.
+    The average starts at the first current that counts (at least the 0.1 A threshold) after
+    every power-up, so time remaining is right as soon as the bank is discharging instead of
+    climbing from 0 A for minutes - also when the loads only come on a few seconds after the
+    start (the outputs float until the first complete reading).
     """
     if current_a is None:
+        return
+    if not vol.average_seeded and abs(current_a) < CURRENT_THRESHOLD_A:
         return
     if not vol.average_seeded:
         vol.average_seeded = True

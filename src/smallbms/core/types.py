@@ -85,7 +85,14 @@ class Reading:
     ``output_fault`` is a fault the I/O layer has already decided on (an internal fault, a
     closed adapter): E-B11 at once. ``readback_mismatch`` names the outputs whose read-back does
     not show the state the core commanded last, raw, this reading: the core debounces it and
-    holds the fault for a while after it is gone (E-B11, SPEC 6).
+    holds the fault until the output has followed the command it failed under again (E-B11,
+    SPEC 6).
+
+    ``data_age_s`` is how old, at this reading's time, the oldest value it was built from is
+    (s, >= 0). A bus source keeps a device's last value fresh for a while (SPEC 19), so a
+    complete reading may stand for data received earlier; the core starts its comms-lost timer
+    (W-B05, A-B05) from when that data arrived, not from the reading's time. Sources that
+    measure at the reading's time (the twin, scripts) leave it 0.
     """
 
     bank_voltage_v: float
@@ -98,6 +105,7 @@ class Reading:
     app_connected: bool = False
     extremes: IntervalExtremes | None = None
     readback_mismatch: frozenset[str] = frozenset()
+    data_age_s: float = 0.0
 
 
 # --- commands -----------------------------------------------------------------------------------

@@ -624,6 +624,12 @@ class CanBmsService:
             next_send += period
             if next_send <= now:  # fell behind (bus blocked): start the rhythm again from now
                 next_send = now + period
+        # stopping: one last frame set as for a stale snapshot (charge and discharge current
+        # limits 0, both requests off), so an inverter or GX does not keep the last limits
+        # until its own time-out (SPEC 20, 21)
+        self._send(frames_from_snapshot(latest, stale=True, last_soc_pct=last_soc,
+                                        charge_limit=self.config.charge_limit,
+                                        profile=self.config.profile))
 
     def _send(self, frames: list[can.Message]) -> None:
         bus = self._bus

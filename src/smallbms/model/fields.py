@@ -211,22 +211,23 @@ def group_fields(group: Group) -> tuple[Field, ...]:
 #: by their public key - the store's column names.
 SAMPLE_COLUMNS: tuple[Field, ...] = tuple(f for f in STATUS_FIELDS if f.stored)
 
-#: The event contract's ``sample`` line (SPEC 17): its public keys, in line order, and the field
-#: each one carries. The contract is frozen: these keys, this order, and the rounding as it was
-#: (the sign of a rounded zero is kept, unlike :func:`rounded`).
-SAMPLE_LINE: tuple[tuple[str, str], ...] = (
-    ("soc_pct", "status.soc_pct"),
-    ("voltage_v", "status.voltage_v"),
-    ("current_a", "status.current_a"),
-    ("power_w", "status.power_w"),
-    ("consumed_ah", "status.consumed_ah"),
-    ("time_remaining_s", "status.time_remaining_s"),
-    ("min_cell_v", "status.min_cell_voltage_v"),
-    ("max_cell_v", "status.max_cell_voltage_v"),
-    ("temperature_c", "status.max_temperature_c"),
-    ("allowed_to_charge", "status.allowed_to_charge"),
-    ("allowed_to_discharge", "status.allowed_to_discharge"),
-    ("mode", "status.mode"),
+#: The event contract's ``sample`` line (SPEC 17): its public keys in line order, the field
+#: each one carries, and its decimals. The contract is frozen, so its precision is written here
+#: and not taken from the field (a page's decimals may change; the sample line may not); a test
+#: checks that the two agree today. The sign of a rounded zero is kept, unlike :func:`rounded`.
+SAMPLE_LINE: tuple[tuple[str, str, int | None], ...] = (
+    ("soc_pct", "status.soc_pct", 1),
+    ("voltage_v", "status.voltage_v", 2),
+    ("current_a", "status.current_a", 2),
+    ("power_w", "status.power_w", 1),
+    ("consumed_ah", "status.consumed_ah", 2),
+    ("time_remaining_s", "status.time_remaining_s", 0),
+    ("min_cell_v", "status.min_cell_voltage_v", 3),
+    ("max_cell_v", "status.max_cell_voltage_v", 3),
+    ("temperature_c", "status.max_temperature_c", 1),
+    ("allowed_to_charge", "status.allowed_to_charge", None),
+    ("allowed_to_discharge", "status.allowed_to_discharge", None),
+    ("mode", "status.mode", None),
 )
 
 

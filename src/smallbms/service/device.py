@@ -117,6 +117,10 @@ class Device:
             if isinstance(adapter, ReadbackTiming):  # the core debounces read-backs (E-B11)
                 core.set_readback_debounce(adapter.readback_debounce_s(tick_s * speed))
         self._loop = BmsLoop(core, source, self._obey, self.io)
+        #: the exception that ended the tick loop (its outputs were floated), if one did
+        self.failure: BaseException | None = None
+        #: called on the tick thread after a failed tick floated the outputs
+        self.on_failure: Callable[[BaseException], None] | None = None
         self.clock = clock
         self.wall = wall
         self.stats = TickStats()
@@ -215,7 +219,16 @@ class Device:
                 self.stats.missed += late_ticks
                 n += late_ticks
             self._sim_t = n * self.tick_s * self.speed
-            self.tick(self._sim_t)
+            try:
+                self.tick(self._sim_t)
+            except Exception as e:
+                # nothing may keep the outputs where the last good tick left them (SPEC 21)
+                log.exception("the tick failed: every output floating, the device stops")
+                self._loop.fail_safe()
+                self.failure = e
+                if self.on_failure is not None:
+                    self.on_failure(e)
+                return
             self.stats.record(self.clock() - now)
             n += 1
 

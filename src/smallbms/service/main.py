@@ -239,6 +239,10 @@ def open_port(host: str, port: int) -> socket.socket:
     return sock
 
 
+class TickFailed(RuntimeError):
+    """The device's tick raised: its outputs were floated and the device stopped."""
+
+
 def _web_server(app: Any, cfg: RunConfig, on_stop: Callable[[int], None]) -> Any:
     """The uvicorn server for ``app``, with its own signal handling: the first SIGINT or
     SIGTERM calls ``on_stop`` (which ends every stream) and starts a graceful stop; a second
@@ -309,46 +313,75 @@ def _serve(cfg: RunConfig, echo: Callable[[str], None], sock: socket.socket, sto
             app.state.ctx.close_streams()
 
         server = _web_server(app, cfg, on_stop)
-        # move the start-up heap out of the collector's reach: a full collection of it takes
-        # 100-200 ms here and would stall the tick (bench/README.md). Once before the first
-        # tick, and again after a short warm-up for what the server's start adds (that second
-        # collection then walks only the new objects: about 1 ms instead of 100-180 ms)
-        _freeze_heap()
-        device.start()
-        device.wait_ready()
-        for _, svc in services:
-            svc.start()
+        failures: list[BaseException] = []
+
+        def on_failure(e: BaseException) -> None:
+            failures.append(e)
+            server.should_exit = True
+
+        device.on_failure = on_failure
+        # a stop signal before the web server has its own handlers: remember it, start nothing
+        # more, and stop the same safe way (the server's handlers take over once it runs)
+        def early_stop(sig: int, frame: FrameType | None) -> None:
+            log.info("stop signal (%s) while starting: stopping", signal.Signals(sig).name)
+            stopped_by.append(sig)
+            server.should_exit = True
+
+        previous = {s: signal.signal(s, early_stop) for s in (signal.SIGINT, signal.SIGTERM)}
         warm_up = threading.Timer(WARM_UP_S, _freeze_heap)
         warm_up.daemon = True
-        warm_up.start()
-        url = f"http://{cfg.host}:{cfg.port}/"
-        echo(f"smallbms is running: {url}")
-        if bus is not None and not bus.twin:
-            echo(f"bank: read from the battery bus ([bus] kind {cfg.bus.kind}); data: {data}")
-        else:
-            echo(f"bank: {scenario.name} ({scenario.source}); data: {data}")
-        for name, _ in services:
-            echo(f"integration: {name}")
-        if adapters:
-            echo("integration: GPIO outputs and remote input")
-        if pin is not None:
-            echo(f"Your device PIN (shown this once, keep it safe): {pin}")
-        else:
-            echo("PIN: set at the first start (not shown again; change it in the app, or "
-                 "`smallbms pin reset` on this machine if it is lost)")
-        log.info("started: %s, data in %s", url, data)
+        started: list[Any] = []
         try:
-            server.run(sockets=[sock])
+            # move the start-up heap out of the collector's reach: a full collection of it takes
+            # 100-200 ms here and would stall the tick (bench/README.md). Once before the first
+            # tick, and again after a short warm-up for what the server's start adds (that
+            # second collection then walks only the new objects: about 1 ms instead of 100-180 ms)
+            _freeze_heap()
+            device.start()
+            device.wait_ready()
+            for _, svc in services:
+                if server.should_exit:
+                    break
+                svc.start()
+                started.append(svc)
+            warm_up.start()
+            url = f"http://{cfg.host}:{cfg.port}/"
+            echo(f"smallbms is running: {url}")
+            if bus is not None and not bus.twin:
+                echo(f"bank: read from the battery bus ([bus] kind {cfg.bus.kind}); data: {data}")
+            else:
+                echo(f"bank: {scenario.name} ({scenario.source}); data: {data}")
+            for name, _ in services:
+                echo(f"integration: {name}")
+            if adapters:
+                echo("integration: GPIO outputs and remote input")
+            if pin is not None:
+                echo(f"Your device PIN (shown this once, keep it safe): {pin}")
+            else:
+                echo("PIN: set at the first start (not shown again; change it in the app, or "
+                     "`smallbms pin reset` on this machine if it is lost)")
+            log.info("started: %s, data in %s", url, data)
+            if not server.should_exit:
+                server.run(sockets=[sock])
         finally:
             warm_up.cancel()
-            for _, svc in reversed(services):
+            # SPEC 21, safest first: no more readings (the tick ends and saves), the outputs
+            # float, then the integrations stop (CAN and Venus send their last, zero limits)
+            device.stop()
+            for adapter in adapters:
+                adapter.close()  # every output floating, pins released
+            for svc in reversed(started):
                 svc.stop()
-            device.stop()  # the tick thread ends and the state is saved
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     finally:
         for adapter in adapters:
-            adapter.close()  # every output floating, pins released
+            adapter.close()  # (again, for a failure before the device started; safe twice)
         store.flush()
         store.close()
+    if failures:
+        raise TickFailed(f"the BMS tick failed ({failures[0]!r}); every output was set floating "
+                         f"and the state saved in {data}; see the log for the traceback")
     why = f" ({signal.Signals(stopped_by[0]).name})" if stopped_by else ""
     log.info("stopped%s: outputs floating, state saved", why)
     echo(f"smallbms stopped{why}: outputs floating, state saved in {data}")

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, create_model
 
 from smallbms.core.settings import SettingSpec
-from smallbms.model.fields import BANK_FIELDS, BATTERY_FIELDS, HISTORY_FIELDS, STATUS_FIELDS
+from smallbms.model.fields import BANK_FIELDS, BATTERY_FIELDS, FIELDS, HISTORY_FIELDS, STATUS_FIELDS
 from smallbms.model.fields import Field as DictField
 
 DEFAULT_FIRMWARE_UPDATE_S = 20.0  # (P) simulated update duration, device seconds
@@ -99,15 +99,18 @@ BatteryInfo = _values_model(
 )
 
 
-class BankResponse(_Open):
-    bank: BankInfo | None = Field(  # type: ignore[valid-type]
-        description="the commissioned bank; null before the first one")
-    balancer: str | None
-    min_cell_v: float | None
-    max_cell_v: float | None
-    min_temperature_c: float | None
-    max_temperature_c: float | None
-    batteries: list[BatteryInfo]  # type: ignore[valid-type]
+BankResponse = _values_model(
+    "BankResponse",
+    tuple(FIELDS[f"status.{n}"] for n in (
+        "min_cell_voltage_v", "max_cell_voltage_v", "min_temperature_c", "max_temperature_c")),
+    _Open, "The bank, its batteries and the status values of the battery page.",
+    first={
+        "bank": (BankInfo | None,
+                 Field(description="the commissioned bank; null before the first one")),
+        "balancer": (str | None, ...),
+    },
+    batteries=(list[BatteryInfo], ...),  # type: ignore[valid-type]
+)
 
 
 class LastError(_Open):
