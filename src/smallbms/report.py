@@ -448,24 +448,31 @@ def _plot_voltage(rec: Recorder, ax_t: TimeAxis, out_dir: Path) -> Plot:
                 "merged time step of a long run.")
 
 
-def _plot_cells(rec: Recorder, ax_t: TimeAxis, out_dir: Path, pre_alarm_v: float) -> Plot:
+def _limits_plot(rec: Recorder, ax_t: TimeAxis, columns: tuple[str, str],
+                 labels: tuple[str, str], limits: Sequence[tuple[float, str, str]],
+                 ylabel: str) -> Figure:
+    """The highest and lowest of a quantity over time (red, blue), with its limits as dashed
+    lines (value, legend text, colour)."""
     t, _, _ = rec.series.arrays()
     x = ax_t(t)
     fig, ax = _figure()
-    ax.plot(x, rec.column("cell_hi"), drawstyle="steps-post", color="tab:red",
-            label="highest cell")
-    ax.plot(x, rec.column("cell_lo"), drawstyle="steps-post", color="tab:blue",
-            label="lowest cell")
-    for volts, text, color in (
-        (CELL_OVERVOLTAGE_TRIP_V, "charging stops", "tab:red"),
-        (pre_alarm_v, "pre-alarm", "tab:orange"),
-        (CELL_UNDERVOLTAGE_TRIP_V, "loads off", "tab:blue"),
-    ):
-        ax.axhline(volts, linestyle="--", linewidth=1, color=color,
-                   label=f"{volts:.2f} V {text}")
-    ax.set_ylabel("cell voltage (V)")
+    for column, label, color in zip(columns, labels, ("tab:red", "tab:blue"), strict=True):
+        ax.plot(x, rec.column(column), drawstyle="steps-post", color=color, label=label)
+    for value, text, color in limits:
+        ax.axhline(value, linestyle="--", linewidth=1, color=color, label=text)
+    ax.set_ylabel(ylabel)
     ax.set_xlabel(ax_t.unit)
     _legend(fig, ax)
+    return fig
+
+
+def _plot_cells(rec: Recorder, ax_t: TimeAxis, out_dir: Path, pre_alarm_v: float) -> Plot:
+    limits = ((CELL_OVERVOLTAGE_TRIP_V, "charging stops", "tab:red"),
+              (pre_alarm_v, "pre-alarm", "tab:orange"),
+              (CELL_UNDERVOLTAGE_TRIP_V, "loads off", "tab:blue"))
+    fig = _limits_plot(rec, ax_t, ("cell_hi", "cell_lo"), ("highest cell", "lowest cell"),
+                       [(v, f"{v:.2f} V {text}", c) for v, text, c in limits],
+                       "cell voltage (V)")
     return Plot(_save(fig, out_dir, "cells.png"), "Lowest and highest cell",
                 f"Lowest and highest cell voltage, with the thresholds: charging stops at "
                 f"{CELL_OVERVOLTAGE_TRIP_V:.2f} V, the pre-alarm comes at {pre_alarm_v:.2f} V "
@@ -496,21 +503,11 @@ def _plot_currents(rec: Recorder, ax_t: TimeAxis, out_dir: Path) -> Plot:
 
 
 def _plot_temperature(rec: Recorder, ax_t: TimeAxis, out_dir: Path) -> Plot:
-    t, _, _ = rec.series.arrays()
-    x = ax_t(t)
-    fig, ax = _figure()
-    ax.plot(x, rec.column("temp_hi"), drawstyle="steps-post", color="tab:red",
-            label="warmest battery")
-    ax.plot(x, rec.column("temp_lo"), drawstyle="steps-post", color="tab:blue",
-            label="coldest battery")
-    for temp, text, color in (
-        (HIGH_TEMP_TRIP_C, "too hot to charge", "tab:red"),
-        (LOW_CHARGE_TEMP_TRIP_C, "too cold to charge", "tab:blue"),
-    ):
-        ax.axhline(temp, linestyle="--", linewidth=1, color=color, label=f"{temp:g} °C {text}")
-    ax.set_ylabel("battery temperature (°C)")
-    ax.set_xlabel(ax_t.unit)
-    _legend(fig, ax)
+    limits = ((HIGH_TEMP_TRIP_C, "too hot to charge", "tab:red"),
+              (LOW_CHARGE_TEMP_TRIP_C, "too cold to charge", "tab:blue"))
+    fig = _limits_plot(rec, ax_t, ("temp_hi", "temp_lo"), ("warmest battery", "coldest battery"),
+                       [(v, f"{v:g} °C {text}", c) for v, text, c in limits],
+                       "battery temperature (°C)")
     return Plot(_save(fig, out_dir, "temperature.png"), "Battery temperature",
                 f"The warmest and coldest battery, with the limits: charging stops above "
                 f"{HIGH_TEMP_TRIP_C:g} °C (A-B09) and below {LOW_CHARGE_TEMP_TRIP_C:g} °C.")
