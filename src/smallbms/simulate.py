@@ -197,6 +197,7 @@ class Runner:
         reached = twin.quiet_until(target, region)
         if reached >= target - 1e-9:
             return target
+        reached = twin.locate_exit(snap, region, reached, twin.exit_window_s)
         twin.restore(snap)
         back = math.floor(reached / step + 1e-9) * step
         self.dense_until_s = reached + twin.exit_window_s + step

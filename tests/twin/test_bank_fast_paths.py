@@ -69,3 +69,53 @@ def test_a_single_systems_bookkeeping_equals_the_batch_arithmetic() -> None:
         assert one.terminal_voltage_v == batch.terminal_voltage_by_system_v[0]
         assert one.bank_current_a == current
     assert one.charged_ah_total > 0 and one.discharged_ah_total > 0
+
+
+def test_whole_step_rounding_equals_the_scalar_rounding_for_every_step_count() -> None:
+    """The reports divide whole steps by the steps per unit; the scalar readout rounds
+    ``k * step`` to 6 decimals. They agree for every whole k the bus can carry."""
+    k = np.arange(-2_000_000, 2_000_001, dtype=np.float64)
+    for step, per_unit in ((0.001, 1000.0), (0.1, 10.0), (0.01, 100.0)):
+        fast = (k / per_unit).tolist()
+        slow = [round(x * step, 6) for x in k.tolist()]
+        assert fast == slow
+
+
+def test_the_scalar_thevenin_of_one_short_string_equals_the_array_path() -> None:
+    """Bit for bit, balancing and ageing included: the twin's re-solves must not move."""
+    rng = np.random.default_rng(7)
+    for model in ("12.8/100", "12.8/200", "12.8/300"):
+        bank = BankModel(model, 1, 1, soc_pct=60, temperature_c=4.0, seed=int(rng.integers(99)))
+        assert bank._one_short_string
+        bank.age_cell(0, 2, 0.9, 1.3)
+        for _ in range(30):
+            bank.step(float(rng.uniform(0.5, 900.0)), float(rng.uniform(-120.0, 60.0)))
+            for dt in (0.0, 1.0, 60.0, 960.0):
+                v_oc, r = bank.thevenin_by_system(dt)
+                assert bank.thevenin(dt) == (float(v_oc[0]), float(r[0]))
+        full = BankModel(model, 1, 1, soc_pct=99, temperature_c=20.0, seed=3)
+        full.step(300.0, 10.0)
+        assert full.balancing.any()  # bleed currents enter the source voltage
+        v_oc, r = full.thevenin_by_system(60.0)
+        assert full.thevenin(60.0) == (float(v_oc[0]), float(r[0]))
+
+
+def test_longer_strings_and_parallel_banks_keep_the_array_path() -> None:
+    assert not BankModel("25.6/100", 1, 1, soc_pct=50, temperature_c=20, seed=1)._one_short_string
+    assert not BankModel("12.8/100", 1, 2, soc_pct=50, temperature_c=20, seed=1)._one_short_string
+    assert not BankModel("12.8/100", 2, 1, soc_pct=50, temperature_c=20, seed=1)._one_short_string
+
+
+def test_a_copy_of_the_bank_runs_on_its_own_and_equals_the_original_run() -> None:
+    bank = busy_bank()
+    twin = bank.copy()
+    bank.step(120.0, -30.0)
+    assert twin.terminal_voltage_v != bank.terminal_voltage_v  # the copy did not move
+    twin.step(120.0, -30.0)
+    assert np.array_equal(twin._state.cell_v, bank._state.cell_v)
+    assert twin.discharged_ah_total == bank.discharged_ah_total
+    # ageing one replaces its parameter arrays: the other keeps its own
+    twin.age_cell(0, 0, 0.5, 2.0)
+    assert bank._state.r0_ref_ohm[0, 0] != twin._state.r0_ref_ohm[0, 0]
+    twin.force_cell(1, 1, 2.5)
+    assert bank.extremes().min_cell_v > 2.5

@@ -499,3 +499,23 @@ def test_from_scenario_gives_each_solar_array_its_own_clouds() -> None:
     assert isinstance(a, SolarCharger) and isinstance(b, SolarCharger)
     times = [i * 1_200.0 for i in range(200)]
     assert [a.array.cloud_factor(t) for t in times] != [b.array.cloud_factor(t) for t in times]
+
+
+def test_a_copied_component_keeps_its_own_state_and_shares_its_immutable_parts() -> None:
+    from smallbms.twin.components import copy_component
+
+    charger = AcCharger("mains", 30.0)
+    charger.algorithm.stage = "absorption"
+    charger.algorithm.absorption_since_s = 100.0
+    copied = copy_component(charger)
+    assert isinstance(copied, AcCharger)
+    charger.algorithm.restart()
+    assert copied.algorithm.stage == "absorption" and copied.algorithm.absorption_since_s == 100.0
+    assert copied.windows is charger.windows  # frozen: shared
+    protect = BatteryProtect("bp", DcLoad("lamp", Demand(constant=2.0)))
+    protect.low_voltage_off = True
+    protected = copy_component(protect)
+    assert isinstance(protected, BatteryProtect)
+    assert protected.load is not protect.load
+    protect.low_voltage_off = False
+    assert protected.low_voltage_off

@@ -20,6 +20,7 @@ Voltages given "per 12.8 V" are scaled to the bank: x2 for 25.6 V, x4 for 51.2 V
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
@@ -28,6 +29,7 @@ from typing import Any, Literal, Protocol, get_args
 
 from smallbms.catalog import BatteryModel
 from smallbms.twin.profiles import Profile
+from smallbms.twin.snapshots import shallow_copy
 from smallbms.twin.solar import PvArray
 
 ControlledBy = Literal["load_disconnect", "charge_disconnect", "none"]
@@ -654,6 +656,32 @@ def solve_bus(
             view = view.after(currents[i])
     net = math.fsum(currents)
     return BusSolution(tuple(currents), net, bank.terminal_v(net))
+
+
+#: per component class: the fields holding a mutable dataclass (copied by copy_component)
+_MUTABLE_PARTS: dict[type, tuple[str, ...]] = {}
+
+
+def copy_component(c: Component) -> Component:
+    """An independent copy of a component's changing state (a twin snapshot).
+
+    Components are dataclasses whose fields are immutable values, frozen parts shared by every
+    copy (:class:`Demand`, :class:`PvArray`, :class:`TimeWindows`) or small mutable parts
+    (:class:`ThreeStage`, :class:`CyrixLiCt`, the load behind a :class:`BatteryProtect`), which
+    are copied the same way. ~10x cheaper than ``copy.deepcopy``.
+    """
+    new = shallow_copy(c)
+    names = _MUTABLE_PARTS.get(type(c))
+    if names is None:
+        names = tuple(
+            f.name for f in dataclasses.fields(c)  # type: ignore[arg-type]
+            if dataclasses.is_dataclass(v := getattr(c, f.name)) and not isinstance(v, type)
+            and not type(v).__dataclass_params__.frozen  # type: ignore[attr-defined]
+        )
+        _MUTABLE_PARTS[type(c)] = names
+    for name in names:
+        setattr(new, name, copy_component(getattr(c, name)))
+    return new
 
 
 def next_change_s(components: Iterable[Component], t_s: float) -> float | None:
