@@ -119,3 +119,26 @@ def test_a_copy_of_the_bank_runs_on_its_own_and_equals_the_original_run() -> Non
     assert bank._state.r0_ref_ohm[0, 0] != twin._state.r0_ref_ohm[0, 0]
     twin.force_cell(1, 1, 2.5)
     assert bank.extremes().min_cell_v > 2.5
+
+
+def test_an_unchanged_battery_report_is_handed_on_and_a_changed_one_is_new() -> None:
+    bank = busy_bank()
+    first = bank.reports()
+    again = bank.reports()
+    assert all(a is b for a, b in zip(first, again, strict=True))
+    bank.force_cell(3, 1, 2.9)
+    forced = bank.reports()
+    assert forced[3] is not first[3] and forced[3].cell_voltages_v[1] == 2.9
+    assert forced[0] is first[0]
+    for b, r in enumerate(forced):  # what is handed on is still what the readout says
+        assert r.cell_voltages_v == bank.reported_cell_voltages_v(b)
+
+
+def test_a_report_of_zero_current_keeps_the_sign_it_comes_with() -> None:
+    bank = BankModel("12.8/100", 1, 1, soc_pct=50, temperature_c=20, seed=1)
+    bank.step(10.0, 0.001)
+    plus = bank.reports()[0]
+    bank.step(10.0, -0.001)
+    minus = bank.reports()[0]
+    assert plus.current_a == 0.0 and minus.current_a == 0.0
+    assert str(plus.current_a) == "0.0" and str(minus.current_a) == "-0.0"

@@ -321,22 +321,25 @@ class TwinSource:
         bank = st.bank
         bus = self.bus
         reports = bank.reports()
-        slots: list[BatteryReport | None] = []
-        n = len(reports)
-        for i in range(n + bus.added):
-            if i in bus.removed:
-                continue
-            if i < n:
-                r = reports[i]
-            else:  # an added battery: reports like the last one, under its own serial
-                r = _renamed(reports[-1], battery_serial(self.seed + 1, i), i % self.series)
-            slots.append(None if (bus.cut_all or i in bus.cut) else r)
+        slots: tuple[BatteryReport | None, ...] = reports
+        if bus.added or bus.removed or bus.cut or bus.cut_all:
+            listed: list[BatteryReport | None] = []
+            n = len(reports)
+            for i in range(n + bus.added):
+                if i in bus.removed:
+                    continue
+                if i < n:
+                    r = reports[i]
+                else:  # an added battery: reports like the last one, under its own serial
+                    r = _renamed(reports[-1], battery_serial(self.seed + 1, i), i % self.series)
+                listed.append(None if (bus.cut_all or i in bus.cut) else r)
+            slots = tuple(listed)
         cut = bus.cut_all or bool(bus.cut)
         ext = st.span.extremes()
         st.span = _Span()
         return Reading(
             bank_voltage_v=bank.terminal_voltage_v,
-            batteries=() if bus.cut_all else tuple(slots),
+            batteries=() if bus.cut_all else slots,
             current_a=None if cut else round(st.net_current_a, 3),
             remote=self.remote,
             charged_ah_total=None if cut else st.counter.charged_ah,

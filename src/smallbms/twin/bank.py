@@ -66,6 +66,11 @@ _SEQUENTIAL_SUM_MAX = 8
 _EXTREMES_RESET = np.array([np.inf, -np.inf] * (N_EXTREMES // 2))
 
 
+def _same(a: float, b: float) -> bool:
+    """Equal, and zero of the same sign (a report carries -0.0 and 0.0 as they come)."""
+    return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
+
+
 def _quantise(value: float, step: float) -> float:
     return round(round(value / step) * step, 6)
 
@@ -167,6 +172,9 @@ class BankModel:
         self._bank_current_a = np.zeros(systems)
         self._forced_cell_v: dict[tuple[int, int, int], float] = {}
         self._forced_temperature_c: dict[tuple[int, int], float] = {}
+        #: the last reports per system: a battery whose report did not change is handed on
+        #: as the same (immutable) object
+        self._last_reports: dict[int, tuple[BatteryReport, ...]] = {}
         #: one system of one string short enough for the scalar Thevenin path
         self._one_short_string = (
             systems == 1 and parallel == 1
@@ -236,6 +244,7 @@ class BankModel:
         new._bank_current_a = self._bank_current_a.copy()
         new._forced_cell_v = dict(self._forced_cell_v)
         new._forced_temperature_c = dict(self._forced_temperature_c)
+        new._last_reports = dict(self._last_reports)
         return new
 
     # ------------------------------------------------------------------ stepping
@@ -516,16 +525,23 @@ class BankModel:
         serials = self._serials[system]
         model_id = self.model.model_id
         series = topo.series
+        last = self._last_reports.get(system)
         out = []
         for b in range(topo.batteries):
-            out.append(BatteryReport(
-                serial=serials[b], model_id=model_id,
-                firmware=FIRMWARE_VERSION, series_position=b % series,
-                cell_voltages_v=tuple(cells[b]),
-                temperature_c=temp[b],
-                current_a=amps[b // series],
-            ))
-        return tuple(out)
+            volts_b = tuple(cells[b])
+            temp_b = temp[b]
+            amps_b = amps[b // series]
+            if last is not None:  # unchanged since the last report (signs of zero included)
+                r = last[b]
+                if (r.cell_voltages_v == volts_b and _same(r.temperature_c, temp_b)
+                        and _same(r.current_a, amps_b)):
+                    out.append(r)
+                    continue
+            out.append(BatteryReport(serials[b], model_id, FIRMWARE_VERSION, b % series,
+                                     volts_b, temp_b, amps_b))
+        reports = tuple(out)
+        self._last_reports[system] = reports
+        return reports
 
     # ------------------------------------------------------------------ fault injection
 
