@@ -8,8 +8,12 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from smallbms.sweep.spec import Sweep
 
 
 @click.command()
@@ -27,8 +31,15 @@ import click
               help="Runs per unit of work handed to a worker (default 1).")
 @click.option("--progress/--no-progress", "progress", default=None,
               help="Force or suppress the progress bar (default: shown on a terminal).")
+@click.option("--scenario-of", "scenario_of", type=click.IntRange(min=0), default=None,
+              metavar="VARIANT",
+              help="Run nothing: print the scenario file of this variant (the 'variant' column "
+                   "of the results) for `smallbms simulate`, which gives that run's events.")
+@click.option("--seed", "seed", type=int, default=None, metavar="SEED",
+              help="With --scenario-of: which of the sweep's seeds (default: the first).")
 def sweep(sweep_file: Path, out_dir: Path | None, scheduler: str | None, workers: int | None,
-          serial: bool, chunk_size: int, progress: bool | None) -> None:
+          serial: bool, chunk_size: int, progress: bool | None, scenario_of: int | None,
+          seed: int | None) -> None:
     """Run every combination of the axes of SWEEP_FILE with the BMS in the loop, and write
     one row of figures per run (CSV, Parquet) and a page of plots with a recommendation.
 
@@ -40,8 +51,13 @@ def sweep(sweep_file: Path, out_dir: Path | None, scheduler: str | None, workers
 
     if serial and (scheduler is not None or workers is not None):
         raise click.UsageError("--serial runs without Dask: leave out --scheduler and --workers")
+    if seed is not None and scenario_of is None:
+        raise click.UsageError("--seed picks a run for --scenario-of: give both")
     try:
         spec = load_sweep(sweep_file)
+        if scenario_of is not None:
+            click.echo(_variant_scenario(spec, scenario_of, seed), nl=False)
+            return
     except SweepError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
@@ -84,3 +100,18 @@ def sweep(sweep_file: Path, out_dir: Path | None, scheduler: str | None, workers
         click.echo(line)
     click.echo(f"{len(outcome.rows)} runs in {time.monotonic() - started:.0f} s; "
                f"files: {', '.join(str(p) for p in outcome.files)}", err=True)
+
+
+def _variant_scenario(spec: Sweep, index: int, seed: int | None) -> str:
+    """The scenario file of one run of the sweep (raises SweepError naming what is wrong)."""
+    from smallbms.sweep.spec import SweepError
+
+    runs = [v for v in spec.variants() if v.index == index]
+    if not runs:
+        raise SweepError(f"{spec.source}: there is no variant {index} (the sweep has "
+                         f"{spec.combinations}: 0 to {spec.combinations - 1})")
+    chosen = runs[0] if seed is None else next((v for v in runs if v.seed == seed), None)
+    if chosen is None:
+        seeds = ", ".join(str(v.seed) for v in runs)
+        raise SweepError(f"{spec.source}: the sweep has no seed {seed} (its seeds: {seeds})")
+    return spec.scenario_toml(chosen)

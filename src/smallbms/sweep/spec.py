@@ -151,6 +151,20 @@ class Sweep:
 
     def scenario(self, variant: Variant) -> Scenario:
         """The scenario of one variant (raises :class:`SweepError` naming the variant)."""
+        text, where = self._scenario_text(variant)
+        try:
+            return parse_scenario(text, f"{self.base_source} [{where}]")
+        except ScenarioError as exc:
+            raise SweepError(str(exc)) from None
+
+    def scenario_toml(self, variant: Variant) -> str:
+        """The scenario file of one variant: ``smallbms simulate`` on it is that very run."""
+        self.scenario(variant)  # refused here, with the variant named, if it is unusable
+        text, where = self._scenario_text(variant)
+        return (f"# {self.name}: variant {variant.index} ({where}), seed {variant.seed}\n"
+                f"# written by smallbms sweep from {self.source}\n{text}")
+
+    def _scenario_text(self, variant: Variant) -> tuple[str, str]:
         data = copy.deepcopy(self.base)
         data["duration"] = self.duration_s
         data["sample_interval"] = self.sample_interval_s
@@ -161,10 +175,7 @@ class Sweep:
                 _apply(data, axis.key, variant.value(axis.name))
             except (KeyError, ValueError, TypeError) as exc:
                 raise SweepError(f"{self.source}: axis {axis.name!r} ({where}): {exc}") from None
-        try:
-            return parse_scenario(to_toml(data), f"{self.base_source} [{where}]")
-        except ScenarioError as exc:
-            raise SweepError(str(exc)) from None
+        return to_toml(data), where
 
 
 def _show(value: AxisValue) -> str:
