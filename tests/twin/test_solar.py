@@ -6,6 +6,8 @@ import math
 import random
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from smallbms.twin.solar import (
     CLOUD_INTERVAL_S,
@@ -157,3 +159,13 @@ def test_invalid_arrays_are_refused(kwargs: dict[str, float]) -> None:
     args: dict[str, float] = {"peak_w": 100.0, **kwargs}
     with pytest.raises(ValueError):
         PvArray(**args)  # type: ignore[arg-type]
+
+
+@given(st.floats(min_value=0.0, max_value=3.2e7), st.floats(min_value=-70.0, max_value=70.0),
+       st.floats(min_value=0.0, max_value=1.0))
+def test_power_is_the_clear_sky_power_through_the_clouds_bit_for_bit(
+        t: float, latitude: float, cloudiness: float) -> None:
+    """power_w works the day and hour out once; it must equal the two documented parts."""
+    array = PvArray(400.0, latitude_deg=latitude, start_day=30, cloudiness=cloudiness, seed=3)
+    clear = array.clear_sky_w(t)
+    assert array.power_w(t) == (0.0 if clear <= 0.0 else clear * array.cloud_factor(t))

@@ -643,17 +643,23 @@ def solve_bus(
     seen_v = bank.thevenin_v_oc if bank_v is None else bank_v
     currents = [0.0] * len(components)
     load_total = 0.0
+    chargers: list[tuple[int, Component, bool]] = []
     for i, comp in enumerate(components):
+        wired = comp.controlled_by
+        on = True if wired == "none" else (
+            load_disconnect if wired == "load_disconnect" else charge_disconnect)
         if comp.role == "load":
-            on = is_enabled(comp.controlled_by, load_disconnect, charge_disconnect)
-            currents[i] = comp.current_a(t_s, seen_v, on, bank)
-            load_total += currents[i]
-    view = bank.after(load_total)
-    for i, comp in enumerate(components):
-        if comp.role == "charger":
-            on = is_enabled(comp.controlled_by, load_disconnect, charge_disconnect)
-            currents[i] = comp.current_a(t_s, view.thevenin_v_oc, on, view)
-            view = view.after(currents[i])
+            current = comp.current_a(t_s, seen_v, on, bank)
+            currents[i] = current
+            load_total += current
+        else:
+            chargers.append((i, comp, on))
+    if chargers:
+        view = bank.after(load_total)
+        for i, comp, on in chargers:
+            current = comp.current_a(t_s, view.thevenin_v_oc, on, view)
+            currents[i] = current
+            view = view.after(current)
     net = math.fsum(currents)
     return BusSolution(tuple(currents), net, bank.terminal_v(net))
 
@@ -686,4 +692,9 @@ def copy_component(c: Component) -> Component:
 
 def next_change_s(components: Iterable[Component], t_s: float) -> float | None:
     """The earliest time any component's demand changes by itself, or ``None``."""
-    return _earliest(*(c.next_change_s(t_s) for c in components))
+    first: float | None = None
+    for c in components:
+        t = c.next_change_s(t_s)
+        if t is not None and (first is None or t < first):
+            first = t
+    return first

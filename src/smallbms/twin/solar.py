@@ -33,8 +33,10 @@ OVERCAST_FACTOR_RANGE = (0.1, 0.5)
 AXIAL_TILT_DEG = 23.45
 
 
+@functools.lru_cache(maxsize=4096)
 def declination_rad(day_of_year: float) -> float:
-    """Solar declination, radians, for a day of the year (1 = 1 January), Cooper (1969)."""
+    """Solar declination, radians, for a day of the year (1 = 1 January), Cooper (1969).
+    Remembered per day (asked at every re-solve of a solar charger)."""
     return math.radians(AXIAL_TILT_DEG) * math.sin(2.0 * math.pi * (284.0 + day_of_year) / 365.0)
 
 
@@ -140,8 +142,15 @@ class PvArray:
         return low + (high - low) * hashed_uniform(self.seed, self.stream, index, 1)
 
     def power_w(self, t_s: float) -> float:
-        """Power the array offers the charger at ``t_s``, W (0 at night)."""
-        clear = self.clear_sky_w(t_s)
+        """Power the array offers the charger at ``t_s``, W (0 at night). The same arithmetic
+        as :meth:`clear_sky_w` times :meth:`cloud_factor`, with the day and the hour worked
+        out once (the solar charger asks at every re-solve)."""
+        day = self.start_day + math.floor(t_s / DAY_S)
+        hour = (t_s % DAY_S) / 3_600.0
+        rise_h, set_h = sunrise_sunset_h(self.latitude_deg, day)
+        if not rise_h <= hour < set_h:
+            return 0.0
+        clear = self.peak_w * max(0.0, math.sin(sun_elevation_rad(self.latitude_deg, day, hour)))
         return 0.0 if clear <= 0.0 else clear * self.cloud_factor(t_s)
 
     def next_sunrise_s(self, t_s: float) -> float | None:
@@ -160,9 +169,9 @@ class PvArray:
     def next_change_s(self, t_s: float, daylight_step_s: float) -> float | None:
         """When the offered power next changes by itself: sunrise at night; by day the next
         cloud edge, sunset, or ``daylight_step_s`` ahead (the sun moves continuously)."""
-        if not self.is_day(t_s):
+        rise_h, set_h = sunrise_sunset_h(self.latitude_deg, self.day_of_year(t_s))
+        if not rise_h <= (t_s % DAY_S) / 3_600.0 < set_h:  # night: is_day(t_s) is False
             return self.next_sunrise_s(t_s)
-        _rise_h, set_h = sunrise_sunset_h(self.latitude_deg, self.day_of_year(t_s))
         day_start = t_s - (t_s % DAY_S)
         candidates = [t_s + daylight_step_s]
         sunset = day_start + set_h * 3_600.0
