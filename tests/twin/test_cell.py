@@ -178,3 +178,39 @@ def test_kernel_implementations_agree(other: str) -> None:
     np.testing.assert_allclose(alt.battery_temperatures_c, ref.battery_temperatures_c, atol=1e-9)
     np.testing.assert_array_equal(alt.balancing, ref.balancing)
     assert astuple(alt.extremes(1)) == pytest.approx(astuple(ref.extremes(1)))
+
+
+def _copy_state(state: kernel.KernelState) -> kernel.KernelState:
+    return kernel.KernelState(**{f: getattr(state, f).copy() for f in kernel.KernelState.__slots__})
+
+
+def test_numba_blocks_with_some_systems_in_micro_steps_agree_with_numpy() -> None:
+    """More systems than one block of the fused kernel (the last block partial, the parallel
+    path), some near empty and discharged hard enough for micro-steps while the others take
+    ordinary steps in the same rounds: the result is the NumPy path's."""
+    n_sys = kernel.BLOCK_SYSTEMS + 5
+    p = replace(DEFAULT_PARAMS, initial_soc_sigma_pct=1.0)
+    bank = BankModel("12.8/100", 1, 3, soc_pct=50.0, temperature_c=20.0, seed=5, systems=n_sys,
+                     params=p)
+    st = bank._state
+    low = np.arange(n_sys) % 3 == 0
+    st.soc[low] -= 0.49  # about 1 %, on the lower knee
+    kernel.refresh_caches(st, bank.topology, bank._k)
+    current = np.where(low, -150.0, 40.0)
+    dt = 10.0
+    e_p, r_p = kernel.string_thevenin(st, bank.topology, bank._k, dt)
+    _, i_p = kernel.solve_parallel(e_p, r_p, current)
+    stiff = kernel.micro_steps(
+        bank._k, dt, i_p, r_p, kernel.split_stiffness(st, bank.topology, bank._k)) > 1
+    assert stiff.any() and not stiff.all()  # the premise: mixed blocks
+    ref = _copy_state(st)
+    kernel.reset_extremes(st)
+    kernel.reset_extremes(ref)
+    for _ in range(3):
+        kernel.advance_numba(st, bank.topology, bank._k, dt, 20, current)
+        kernel.advance_numpy(ref, bank.topology, bank._k, dt, 20, current)
+    for f in ("soc", "v1_v", "cell_v", "temperature_c", "string_current_a", "terminal_v",
+              "extremes"):
+        np.testing.assert_allclose(getattr(st, f), getattr(ref, f), rtol=0, atol=1e-9, err_msg=f)
+    np.testing.assert_array_equal(st.bleed_a > 0, ref.bleed_a > 0)
+    np.testing.assert_array_equal(st.damaged, ref.damaged)

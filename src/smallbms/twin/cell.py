@@ -43,7 +43,27 @@ factor ``g = 1 + k (2 soc - 1)^2`` and the Arrhenius factor ``arr``; ``tau1 = R1
 so ``C1 = tau1 / R1`` and ``a`` is one number per sub-step.
 
 Two implementations with the same arithmetic: :func:`advance_numpy` (vectorised NumPy, always
-available) and a fused Numba kernel (used when ``numba`` is installed).
+available) and a fused Numba kernel (used when ``numba`` is installed; :func:`advance_python`
+runs the same loops in the interpreter as the naive reference). The fused kernel
+(:func:`_systems`; :func:`_all_systems` runs it on one run of systems per thread) is built for
+throughput without changing a result:
+
+- for the duration of a call each system's cells are packed into one record per cell (the
+  ``_F_*`` fields), so the loops address every field from one base pointer, and written back
+  at the end; indices are unsigned (no negative-index wraparound on every access);
+- systems are stepped in blocks of ``BLOCK_SYSTEMS``, and within a block sub-step by
+  sub-step in three phases (split; cells and temperatures; Arrhenius,
+  balancing and the next sources), one system after the other within a phase, so the
+  out-of-order core overlaps the long division/``exp`` chains of independent small systems;
+- a step reads each cell twice: the update, and after the battery's thermal step the
+  balancing pass, which also sums the string's Thevenin source for the next step (computed
+  afresh only when the step length changes); per-cell ``R0 + (1 - a) R1`` is computed once per
+  step length; the Arrhenius ``exp`` is skipped when a battery's temperature did not change;
+- every sum keeps the order of the NumPy path, and no ``fastmath``: the states are the same to
+  the bit as those of the simple per-system loop this replaced;
+- the parallel and the serial entry points are different functions: Numba's on-disk cache
+  keys an entry by function, not by compiler options, so one function compiled both ways
+  loads whichever variant was cached first (the parallel path then ran on one thread).
 """
 
 from __future__ import annotations
@@ -425,9 +445,49 @@ except ImportError:  # pragma: no cover
 
 NUMBA_AVAILABLE: bool = _numba is not None
 
+#: Array indices of the kernel's loops as unsigned integers: Numba then skips the negative-index
+#: wraparound on every access (the indices are never negative).
+_u = np.uint64
 
-def _system_kernel(
-    s: int, n_sub: int, dt: float, i_bank: float, n_par: int, n_ser: int, n_cell: int,
+
+# Packed cell record: during a call each system's cells live in one row of ``cells``, cell after
+# cell, ``_NF`` numbers each (fields ``_F_*``), so the loops address every field from one base
+# pointer (separate arrays per field need a register or a spill each).
+_F_SOC, _F_V1, _F_OCV, _F_G, _F_V, _F_BLEED, _F_INVQ, _F_R0, _F_R1, _F_SD, _F_RR = (
+    _u(f) for f in range(11)
+)
+_NF_INT = 12  # 11 fields, padded
+_NF = _u(_NF_INT)
+
+# Scratch row of one system (``work[s]``): the ``_W_*`` scalars, then per string the Thevenin
+# source (E, R) and the split stiffness (free, lower clamp, upper clamp), per battery the thermal
+# decay and one minus it, for the sub-step and for a micro-step, the sum of its cell voltages
+# and whether its temperature changed.
+_W_SOURCES_OK = 0  # 1.0 when E, R are the sources of the current state and step length
+_W_R_EFF_AT_DT = 1  # 1.0 when the cells' R0 + (1 - a) R1 (at reference factors) are for dt
+_W_H = 2  # current step length (dt or a micro-step)
+_W_A_H = 3  # exp(-h / tau1)
+_W_LEFT = 4  # steps of h still to take in this sub-step
+_W_DONE = 5  # steps taken in this sub-step
+_W_MICRO = 6  # 1.0 while the step length is a micro-step's
+_W_HEAD = 7
+
+
+def _work_width(n_par: int, n_ser: int) -> int:
+    """Scratch elements the kernel needs per system."""
+    return _W_HEAD + 5 * n_par + 6 * n_par * n_ser
+
+
+#: Systems stepped together by one thread, phase by phase (split, cell update, battery and
+#: balancing), one system after the other within a phase: a small system's sub-step alone is one
+#: long dependency chain of divisions and an ``exp``; interleaved, the out-of-order core
+#: overlaps independent systems.
+BLOCK_SYSTEMS = 32
+
+
+def _systems(
+    first: int, last: int,
+    n_sub: int, dt: float, i_bank: Any, n_par: int, n_ser: int, n_cell: int,
     soc: Any, v1: Any, ocv: Any, gfac: Any, cell_v: Any, bleed: Any,
     inv_q: Any, r0_ref: Any, r1_ref: Any, sd: Any,
     temp: Any, arr: Any, damaged: Any, c_th: Any, g_th: Any, ambient: Any,
@@ -435,165 +495,319 @@ def _system_kernel(
     k_soc: float, tau1: float, ea_r: float, t_ref: float,
     bal_v: float, bal_dv: float, r_bleed: float, damage_v: float,
     i_string: Any, v_term: Any, ext: Any,
+    work: Any, cells: Any,
 ) -> None:
-    """One system, ``n_sub`` sub-steps: the same arithmetic as the NumPy path, fused."""
+    """Systems ``first`` to ``last - 1``, ``n_sub`` sub-steps of ``dt``, in blocks of
+    ``BLOCK_SYSTEMS`` systems, on a packed copy of the cells (see ``_NF``; ``cells`` and the
+    scratch ``work`` have a row per system) written back at the end of the call.
+
+    A sub-step (in micro-steps when the split is stiff) is the same arithmetic as the NumPy
+    path, fused, in rounds: each round every system of the block with steps left takes one
+    step of its own length, in three phases. (A) sources and split, shortening the step when
+    the split is stiff; (B) the cells (RC, SoC, OCV, voltage; sums of heat, voltage and split
+    stiffness) and each battery's temperature; (C) each battery's Arrhenius factor, balancing,
+    damage, extremes and the string's Thevenin source for the *next* step. So a step reads
+    every cell twice (a third pass computes the sources when the step length changes).
+    """
+    n_b = n_par * n_ser
+    n_cells = n_b * n_cell
+    n_tab = table.shape[0]
     a = math.exp(-dt / tau1)
     one_a = 1.0 - a
-    n_b = n_par * n_ser
-    per_string = n_ser * n_cell
-    n_tab = table.shape[0]
-    work = np.zeros(5 * n_par + 2 * n_b)  # one allocation per call
-    e_p = work[:n_par]
-    r_p = work[n_par : 2 * n_par]
-    # OCV stiffness of each string (see split_stiffness), kept current by the cell loop below
-    k_free = work[2 * n_par : 3 * n_par]
-    k_lo = work[3 * n_par : 4 * n_par]
-    k_hi = work[4 * n_par : 5 * n_par]
-    decay = work[5 * n_par : 5 * n_par + n_b]
-    decay_h = work[5 * n_par + n_b :]
-    for b in range(n_b):
-        decay[b] = math.exp(-dt * g_th[s, b] / c_th[s, b])
-    amb = ambient[s]
-    if n_par > 1:
-        for p in range(n_par):
-            for j in range(p * per_string, (p + 1) * per_string):
-                so = soc[s, j]
-                ix = int((so - soc_min) * inv_step)
-                ix = min(max(ix, 0), n_tab - 2)
-                w = (table[ix + 1] - table[ix]) * inv_q[s, j]
-                if so <= clamp_lo:
-                    k_lo[p] += w
-                elif so >= clamp_hi:
-                    k_hi[p] += w
-                else:
-                    k_free[p] += w
-    for _step in range(n_sub):
-        h = dt
-        a_h = a
-        one_a_h = one_a
-        dec = decay
-        left = 1  # steps of h still to take in this sub-step
-        done = 0
-        while left > 0:
-            # 1. string Thevenin sources for the end of this step
-            g_sum = 0.0
-            eg_sum = 0.0
-            for p in range(n_par):
-                e = 0.0
-                r = 0.0
-                for j in range(p * per_string, (p + 1) * per_string):
-                    sc = gfac[s, j] * arr[s, j // n_cell]
-                    r_eff = (r0_ref[s, j] + one_a_h * r1_ref[s, j]) * sc
-                    e += ocv[s, j] + a_h * v1[s, j] - r_eff * bleed[s, j]
-                    r += r_eff
-                e_p[p] = e
-                r_p[p] = r
-                g_sum += 1.0 / r
-                eg_sum += e / r
-            # 2. parallel split
-            v_bank = (i_bank + eg_sum) / g_sum
+    o_e = _u(_W_HEAD)
+    o_r = _u(_W_HEAD + n_par)
+    o_kf = _u(_W_HEAD + 2 * n_par)
+    o_kl = _u(_W_HEAD + 3 * n_par)
+    o_kh = _u(_W_HEAD + 4 * n_par)
+    o_dec = _u(_W_HEAD + 5 * n_par)  # decay for dt, then one minus it
+    o_odec = _u(_W_HEAD + 5 * n_par + n_b)
+    o_dech = _u(_W_HEAD + 5 * n_par + 2 * n_b)  # the same for a micro-step
+    o_odech = _u(_W_HEAD + 5 * n_par + 3 * n_b)
+    o_vsum = _u(_W_HEAD + 5 * n_par + 4 * n_b)  # sum of the battery's cell voltages
+    o_tnew = _u(_W_HEAD + 5 * n_par + 5 * n_b)  # 1.0 when the battery's temperature changed
+    for s0 in range(first, last, BLOCK_SYSTEMS):
+        s1 = min(s0 + BLOCK_SYSTEMS, last)
+        for s in range(s0, s1):
+            # start of the call: pack the cells, thermal decay for dt, split stiffness
+            su = _u(s)
+            for j in range(_u(n_cells)):
+                qj = j * _NF
+                cells[su, qj + _F_SOC] = soc[su, j]
+                cells[su, qj + _F_V1] = v1[su, j]
+                cells[su, qj + _F_OCV] = ocv[su, j]
+                cells[su, qj + _F_G] = gfac[su, j]
+                cells[su, qj + _F_V] = cell_v[su, j]
+                cells[su, qj + _F_BLEED] = bleed[su, j]
+                cells[su, qj + _F_INVQ] = inv_q[su, j]
+                cells[su, qj + _F_R0] = r0_ref[su, j]
+                cells[su, qj + _F_R1] = r1_ref[su, j]
+                cells[su, qj + _F_SD] = sd[su, j]
+            for b in range(_u(n_b)):
+                de = math.exp(-dt * g_th[su, b] / c_th[su, b])
+                work[su, o_dec + b] = de
+                work[su, o_odec + b] = 1.0 - de
             if n_par > 1:
-                # too stiff for one explicit step of h: take the rest in shorter steps
-                lam = 0.0
-                for p in range(n_par):
-                    i_p = (v_bank - e_p[p]) / r_p[p]
-                    kk = k_free[p]
-                    if i_p > 0.0:
-                        kk += k_lo[p]
-                    elif i_p < 0.0:
-                        kk += k_hi[p]
-                    lam = max(lam, kk / r_p[p])
-                lam *= h * inv_step
-                if lam > SPLIT_STIFFNESS_LIMIT:
-                    n_new = min(math.ceil(left * lam / SPLIT_STIFFNESS_MICRO),
-                                SPLIT_MAX_MICRO_STEPS - done)
-                    if n_new > left:
-                        h = h * left / n_new
-                        left = n_new
-                        a_h = math.exp(-h / tau1)
-                        one_a_h = 1.0 - a_h
-                        for b in range(n_b):
-                            decay_h[b] = math.exp(-h * g_th[s, b] / c_th[s, b])
-                        dec = decay_h
-                        continue
-            term = 0.0
-            for p in range(n_par):
-                i_p = (v_bank - e_p[p]) / r_p[p]
-                i_string[s, p] = i_p
-                kf = 0.0
-                kl = 0.0
-                kh = 0.0
-                for bs in range(n_ser):
-                    b = p * n_ser + bs
-                    arr_b = arr[s, b]
-                    heat = 0.0
-                    v_sum = 0.0
-                    # 3. cells
-                    for j in range(b * n_cell, (b + 1) * n_cell):
-                        i_c = i_p - bleed[s, j]
-                        sc = gfac[s, j] * arr_b
-                        r0 = r0_ref[s, j] * sc
-                        r1 = r1_ref[s, j] * sc
-                        v1n = a_h * v1[s, j] + one_a_h * r1 * i_c
-                        so = soc[s, j] + i_c * h * inv_q[s, j] - sd[s, j] * h
-                        so = min(max(so, clamp_lo), clamp_hi)
-                        x = (so - soc_min) * inv_step
-                        ix = int(x)
+                for p in range(_u(n_par)):
+                    kf = 0.0
+                    kl = 0.0
+                    kh = 0.0
+                    for j in range(p * _u(n_ser * n_cell), (p + _u(1)) * _u(n_ser * n_cell)):
+                        so = soc[su, j]
+                        ix = int((so - soc_min) * inv_step)
                         ix = min(max(ix, 0), n_tab - 2)
-                        lo = table[ix]
-                        dv = table[ix + 1] - lo
-                        o = lo + (x - ix) * dv
-                        if n_par > 1:
-                            w = dv * inv_q[s, j]
-                            if so <= clamp_lo:
-                                kl += w
-                            elif so >= clamp_hi:
-                                kh += w
-                            else:
-                                kf += w
-                        d = 2.0 * min(max(so, 0.0), 1.0) - 1.0
-                        gn = 1.0 + k_soc * d * d
-                        vc = o + v1n + r0_ref[s, j] * gn * arr_b * i_c
-                        ib = bleed[s, j]
-                        heat += (r0 * i_c + v1n) * i_c + ib * ib * r_bleed
-                        soc[s, j] = so
-                        v1[s, j] = v1n
-                        ocv[s, j] = o
-                        gfac[s, j] = gn
-                        cell_v[s, j] = vc
-                        v_sum += vc
-                    # 4. battery: thermal, Arrhenius, balancing, damage
-                    t = temp[s, b]
-                    de = dec[b]
-                    t = amb + (t - amb) * de + heat / g_th[s, b] * (1.0 - de)
-                    temp[s, b] = t
-                    arr[s, b] = math.exp(ea_r * (1.0 / (t + 273.15) - 1.0 / t_ref))
-                    mean = v_sum / n_cell
-                    for j in range(b * n_cell, (b + 1) * n_cell):
-                        vc = cell_v[s, j]
-                        if vc > bal_v and vc - mean > bal_dv:
-                            bleed[s, j] = vc / r_bleed
+                        w = (table[_u(ix + 1)] - table[_u(ix)]) * inv_q[su, j]
+                        if so <= clamp_lo:
+                            kl += w
+                        elif so >= clamp_hi:
+                            kh += w
                         else:
-                            bleed[s, j] = 0.0
-                        if vc < damage_v:
-                            damaged[s, b] = True
-                        ext[s, 0] = min(ext[s, 0], vc)
-                        ext[s, 1] = max(ext[s, 1], vc)
-                    ext[s, 4] = min(ext[s, 4], t)
-                    ext[s, 5] = max(ext[s, 5], t)
-                    term += v_sum
-                k_free[p] = kf
-                k_lo[p] = kl
-                k_hi[p] = kh
-            term /= n_par
-            v_term[s] = term
-            ext[s, 2] = min(ext[s, 2], term)
-            ext[s, 3] = max(ext[s, 3], term)
-            left -= 1
-            done += 1
+                            kf += w
+                    work[su, o_kf + p] = kf
+                    work[su, o_kl + p] = kl
+                    work[su, o_kh + p] = kh
+            work[su, _W_SOURCES_OK] = 0.0
+            work[su, _W_R_EFF_AT_DT] = 0.0
+        for _step in range(n_sub):
+            for s in range(s0, s1):
+                su = _u(s)
+                work[su, _W_H] = dt
+                work[su, _W_A_H] = a
+                work[su, _W_LEFT] = 1.0
+                work[su, _W_DONE] = 0.0
+                work[su, _W_MICRO] = 0.0
+                if work[su, _W_R_EFF_AT_DT] == 0.0:
+                    for j in range(_u(n_cells)):
+                        qj = j * _NF
+                        cells[su, qj + _F_RR] = (
+                            cells[su, qj + _F_R0] + one_a * cells[su, qj + _F_R1]
+                        )
+                    work[su, _W_R_EFF_AT_DT] = 1.0
+                    work[su, _W_SOURCES_OK] = 0.0
+            active = s1 - s0
+            while active > 0:
+                # (A) sources and split
+                for s in range(s0, s1):
+                    su = _u(s)
+                    left = work[su, _W_LEFT]
+                    if left == 0.0:
+                        continue
+                    h = work[su, _W_H]
+                    a_h = work[su, _W_A_H]
+                    while True:
+                        # string Thevenin sources for the end of this step (normally left by
+                        # the last step)
+                        if work[su, _W_SOURCES_OK] == 0.0:
+                            for p in range(_u(n_par)):
+                                e = 0.0
+                                r = 0.0
+                                for b in range(p * _u(n_ser), (p + _u(1)) * _u(n_ser)):
+                                    arr_b = arr[su, b]
+                                    for j in range(b * _u(n_cell), (b + _u(1)) * _u(n_cell)):
+                                        qj = j * _NF
+                                        r_eff = cells[su, qj + _F_RR] * (
+                                            cells[su, qj + _F_G] * arr_b
+                                        )
+                                        e += (cells[su, qj + _F_OCV] + a_h * cells[su, qj + _F_V1]
+                                              - r_eff * cells[su, qj + _F_BLEED])
+                                        r += r_eff
+                                work[su, o_e + p] = e
+                                work[su, o_r + p] = r
+                            work[su, _W_SOURCES_OK] = 1.0
+                        # parallel split
+                        g_sum = 0.0
+                        eg_sum = 0.0
+                        for p in range(_u(n_par)):
+                            r = work[su, o_r + p]
+                            g_sum += 1.0 / r
+                            eg_sum += work[su, o_e + p] / r
+                        v_bank = (i_bank[s] + eg_sum) / g_sum
+                        if n_par > 1:
+                            # too stiff for one explicit step of h: take the rest in shorter
+                            # steps
+                            lam = 0.0
+                            for p in range(_u(n_par)):
+                                r = work[su, o_r + p]
+                                i_p = (v_bank - work[su, o_e + p]) / r
+                                kk = work[su, o_kf + p]
+                                if i_p > 0.0:
+                                    kk += work[su, o_kl + p]
+                                elif i_p < 0.0:
+                                    kk += work[su, o_kh + p]
+                                lam = max(lam, kk / r)
+                            lam *= h * inv_step
+                            if lam > SPLIT_STIFFNESS_LIMIT:
+                                n_left = int(left)
+                                n_new = min(math.ceil(n_left * lam / SPLIT_STIFFNESS_MICRO),
+                                            SPLIT_MAX_MICRO_STEPS - int(work[su, _W_DONE]))
+                                if n_new > n_left:
+                                    h = h * n_left / n_new
+                                    left = float(n_new)
+                                    a_h = math.exp(-h / tau1)
+                                    one_a_h = 1.0 - a_h
+                                    for b in range(_u(n_b)):
+                                        de = math.exp(-h * g_th[su, b] / c_th[su, b])
+                                        work[su, o_dech + b] = de
+                                        work[su, o_odech + b] = 1.0 - de
+                                    for j in range(_u(n_cells)):
+                                        qj = j * _NF
+                                        cells[su, qj + _F_RR] = (
+                                            cells[su, qj + _F_R0] + one_a_h * cells[su, qj + _F_R1]
+                                        )
+                                    work[su, _W_H] = h
+                                    work[su, _W_A_H] = a_h
+                                    work[su, _W_LEFT] = left
+                                    work[su, _W_MICRO] = 1.0
+                                    work[su, _W_R_EFF_AT_DT] = 0.0
+                                    work[su, _W_SOURCES_OK] = 0.0
+                                    continue
+                        break
+                    for p in range(_u(n_par)):
+                        i_string[su, p] = (v_bank - work[su, o_e + p]) / work[su, o_r + p]
+                # (B) cells and battery temperatures
+                for s in range(s0, s1):
+                    su = _u(s)
+                    if work[su, _W_LEFT] == 0.0:
+                        continue
+                    h = work[su, _W_H]
+                    a_h = work[su, _W_A_H]
+                    one_a_h = 1.0 - a_h
+                    o_d = o_dec
+                    o_od = o_odec
+                    if work[su, _W_MICRO] != 0.0:
+                        o_d = o_dech
+                        o_od = o_odech
+                    amb = ambient[s]
+                    t_min = ext[su, 4]
+                    t_max = ext[su, 5]
+                    term = 0.0
+                    for p in range(_u(n_par)):
+                        i_p = i_string[su, p]
+                        kf = 0.0
+                        kl = 0.0
+                        kh = 0.0
+                        for b in range(p * _u(n_ser), (p + _u(1)) * _u(n_ser)):
+                            arr_b = arr[su, b]
+                            heat = 0.0
+                            v_sum = 0.0
+                            q0 = b * _u(n_cell) * _NF
+                            q1 = q0 + _u(n_cell) * _NF
+                            for q in range(q0, q1, _NF):
+                                ib = cells[su, q + _F_BLEED]
+                                i_c = i_p - ib
+                                sc = cells[su, q + _F_G] * arr_b
+                                r0_r = cells[su, q + _F_R0]
+                                r0 = r0_r * sc
+                                r1 = cells[su, q + _F_R1] * sc
+                                v1n = a_h * cells[su, q + _F_V1] + one_a_h * r1 * i_c
+                                inv_qj = cells[su, q + _F_INVQ]
+                                so = (cells[su, q + _F_SOC] + i_c * h * inv_qj
+                                      - cells[su, q + _F_SD] * h)
+                                so = min(max(so, clamp_lo), clamp_hi)
+                                x = (so - soc_min) * inv_step
+                                ix = int(x)
+                                ix = min(max(ix, 0), n_tab - 2)
+                                lo = table[_u(ix)]
+                                dv = table[_u(ix + 1)] - lo
+                                oc = lo + (x - ix) * dv
+                                if n_par > 1:
+                                    w = dv * inv_qj
+                                    if so <= clamp_lo:
+                                        kl += w
+                                    elif so >= clamp_hi:
+                                        kh += w
+                                    else:
+                                        kf += w
+                                d = 2.0 * min(max(so, 0.0), 1.0) - 1.0
+                                gn = 1.0 + k_soc * d * d
+                                vc = oc + v1n + r0_r * gn * arr_b * i_c
+                                heat += (r0 * i_c + v1n) * i_c + ib * ib * r_bleed
+                                cells[su, q + _F_SOC] = so
+                                cells[su, q + _F_V1] = v1n
+                                cells[su, q + _F_OCV] = oc
+                                cells[su, q + _F_G] = gn
+                                cells[su, q + _F_V] = vc
+                                v_sum += vc
+                            # the battery's lumped thermal model
+                            t_old = temp[su, b]
+                            t = (amb + (t_old - amb) * work[su, o_d + b]
+                                 + heat / g_th[su, b] * work[su, o_od + b])
+                            work[su, o_tnew + b] = 0.0
+                            if t != t_old:  # else the Arrhenius factor is unchanged
+                                temp[su, b] = t
+                                work[su, o_tnew + b] = 1.0
+                            t_min = min(t_min, t)
+                            t_max = max(t_max, t)
+                            work[su, o_vsum + b] = v_sum
+                            term += v_sum
+                        work[su, o_kf + p] = kf
+                        work[su, o_kl + p] = kl
+                        work[su, o_kh + p] = kh
+                    term /= n_par
+                    v_term[su] = term
+                    ext[su, 2] = min(ext[su, 2], term)
+                    ext[su, 3] = max(ext[su, 3], term)
+                    ext[su, 4] = t_min
+                    ext[su, 5] = t_max
+                # (C) Arrhenius, balancing, damage, extremes, sources for the next step
+                for s in range(s0, s1):
+                    su = _u(s)
+                    left = work[su, _W_LEFT]
+                    if left == 0.0:
+                        continue
+                    a_h = work[su, _W_A_H]
+                    v_min = ext[su, 0]
+                    v_max = ext[su, 1]
+                    for p in range(_u(n_par)):
+                        e_next = 0.0
+                        r_next = 0.0
+                        for b in range(p * _u(n_ser), (p + _u(1)) * _u(n_ser)):
+                            if work[su, o_tnew + b] != 0.0:
+                                t = temp[su, b]
+                                arr[su, b] = math.exp(ea_r * (1.0 / (t + 273.15) - 1.0 / t_ref))
+                            arr_b = arr[su, b]
+                            mean = work[su, o_vsum + b] / n_cell
+                            hurt = False
+                            q0 = b * _u(n_cell) * _NF
+                            q1 = q0 + _u(n_cell) * _NF
+                            for q in range(q0, q1, _NF):
+                                vc = cells[su, q + _F_V]
+                                ib = 0.0
+                                if vc > bal_v and vc - mean > bal_dv:
+                                    ib = vc / r_bleed
+                                cells[su, q + _F_BLEED] = ib
+                                hurt |= vc < damage_v
+                                v_min = min(v_min, vc)
+                                v_max = max(v_max, vc)
+                                # the string's source for the next step (same order as (A))
+                                r_eff = cells[su, q + _F_RR] * (cells[su, q + _F_G] * arr_b)
+                                e_next += (cells[su, q + _F_OCV] + a_h * cells[su, q + _F_V1]
+                                           - r_eff * ib)
+                                r_next += r_eff
+                            if hurt:
+                                damaged[su, b] = True
+                        work[su, o_e + p] = e_next
+                        work[su, o_r + p] = r_next
+                    ext[su, 0] = v_min
+                    ext[su, 1] = v_max
+                    work[su, _W_DONE] += 1.0
+                    work[su, _W_LEFT] = left - 1.0
+                    if left == 1.0:
+                        active -= 1
+        for s in range(s0, s1):
+            # end of the call: unpack the cells' state
+            su = _u(s)
+            for j in range(_u(n_cells)):
+                qj = j * _NF
+                soc[su, j] = cells[su, qj + _F_SOC]
+                v1[su, j] = cells[su, qj + _F_V1]
+                ocv[su, j] = cells[su, qj + _F_OCV]
+                gfac[su, j] = cells[su, qj + _F_G]
+                cell_v[su, j] = cells[su, qj + _F_V]
+                bleed[su, j] = cells[su, qj + _F_BLEED]
 
 
 def _all_systems(
+    n_chunks: int,
     n_sub: int, dt: float, i_bank: Any, n_par: int, n_ser: int, n_cell: int,
     soc: Any, v1: Any, ocv: Any, gfac: Any, cell_v: Any, bleed: Any,
     inv_q: Any, r0_ref: Any, r1_ref: Any, sd: Any,
@@ -603,43 +817,74 @@ def _all_systems(
     bal_v: float, bal_dv: float, r_bleed: float, damage_v: float,
     i_string: Any, v_term: Any, ext: Any,
 ) -> None:
-    """Every system, in parallel over the system axis (``prange`` under Numba)."""
-    for s in _prange(soc.shape[0]):
-        _system_kernel_jit(
-            s, n_sub, dt, i_bank[s], n_par, n_ser, n_cell, soc, v1, ocv, gfac, cell_v, bleed,
-            inv_q, r0_ref, r1_ref, sd, temp, arr, damaged, c_th, g_th, ambient,
-            table, soc_min, inv_step, clamp_lo, clamp_hi, k_soc, tau1, ea_r, t_ref,
-            bal_v, bal_dv, r_bleed, damage_v, i_string, v_term, ext,
+    """Every system: ``n_chunks`` runs of systems in parallel (``prange``), each stepped by
+    :func:`_systems`. One allocation of the scratch and the packed cells per call."""
+    n_sys = soc.shape[0]
+    work = np.empty((n_sys, _work_width_jit(n_par, n_ser)))
+    cells = np.empty((n_sys, n_par * n_ser * n_cell * _NF_INT))
+    for c in _prange(n_chunks):
+        _systems_jit(
+            c * n_sys // n_chunks, (c + 1) * n_sys // n_chunks,
+            n_sub, dt, i_bank, n_par, n_ser, n_cell, soc, v1, ocv, gfac, cell_v, bleed,
+            inv_q, r0_ref, r1_ref, sd, temp, arr, damaged, c_th, g_th, ambient, table, soc_min,
+            inv_step, clamp_lo, clamp_hi, k_soc, tau1, ea_r, t_ref, bal_v, bal_dv, r_bleed,
+            damage_v, i_string, v_term, ext, work, cells,
         )
+
+
+def _all_systems_serial(
+    n_sub: int, dt: float, i_bank: Any, n_par: int, n_ser: int, n_cell: int,
+    soc: Any, v1: Any, ocv: Any, gfac: Any, cell_v: Any, bleed: Any,
+    inv_q: Any, r0_ref: Any, r1_ref: Any, sd: Any,
+    temp: Any, arr: Any, damaged: Any, c_th: Any, g_th: Any, ambient: Any,
+    table: Any, soc_min: float, inv_step: float, clamp_lo: float, clamp_hi: float,
+    k_soc: float, tau1: float, ea_r: float, t_ref: float,
+    bal_v: float, bal_dv: float, r_bleed: float, damage_v: float,
+    i_string: Any, v_term: Any, ext: Any,
+) -> None:
+    """Every system on the calling thread (as :func:`_all_systems` with one run)."""
+    n_sys = soc.shape[0]
+    work = np.empty((n_sys, _work_width_jit(n_par, n_ser)))
+    cells = np.empty((n_sys, n_par * n_ser * n_cell * _NF_INT))
+    _systems_jit(
+        0, n_sys,
+        n_sub, dt, i_bank, n_par, n_ser, n_cell, soc, v1, ocv, gfac, cell_v, bleed,
+        inv_q, r0_ref, r1_ref, sd, temp, arr, damaged, c_th, g_th, ambient, table, soc_min,
+        inv_step, clamp_lo, clamp_hi, k_soc, tau1, ea_r, t_ref, bal_v, bal_dv, r_bleed,
+        damage_v, i_string, v_term, ext, work, cells,
+    )
+
+
+#: Compiler options of the kernel: no ``fastmath`` (it would reorder the sums and fuse
+#: multiply-adds, which moves results); ``error_model="numpy"`` drops the zero-division checks
+#: on every division (a zero divisor cannot occur with valid parameters).
+_JIT_OPTIONS: dict[str, Any] = {"cache": True, "fastmath": False, "error_model": "numpy"}
 
 
 if _numba is not None:  # pragma: no branch
     _prange: Any = _numba.prange
-    _system_kernel_jit: Any = _numba.njit(cache=True, fastmath=False)(_system_kernel)
-    _all_systems_jit: Any = _numba.njit(parallel=True, cache=True, fastmath=False)(_all_systems)
-    _all_systems_serial_jit: Any = _numba.njit(cache=True, fastmath=False)(_all_systems)
+    _work_width_jit: Any = _numba.njit(**_JIT_OPTIONS)(_work_width)
+    _systems_jit: Any = _numba.njit(**_JIT_OPTIONS)(_systems)
+    _all_systems_jit: Any = _numba.njit(parallel=True, **_JIT_OPTIONS)(_all_systems)
+    _all_systems_serial_jit: Any = _numba.njit(**_JIT_OPTIONS)(_all_systems_serial)
 else:  # pragma: no cover
     _prange = range
-    _system_kernel_jit = _system_kernel
+    _work_width_jit = _work_width
+    _systems_jit = _systems
     _all_systems_jit = _all_systems
-    _all_systems_serial_jit = _all_systems
+    _all_systems_serial_jit = _all_systems_serial
 
 #: Below this many systems the kernel runs on one thread: waking the thread pool for a few
 #: microseconds of work costs more than it saves (and stalls when the machine is busy).
 PARALLEL_MIN_SYSTEMS = 16
 
 
-def advance_numba(
+def _kernel_args(
     state: KernelState, topo: Topology, k: KernelConstants, dt_s: float, n_sub: int,
     bank_current_a: FloatArray,
-) -> None:
-    """Advance every system by ``n_sub`` sub-steps of ``dt_s`` (fused Numba kernel).
-
-    Parallel over systems when there are at least ``PARALLEL_MIN_SYSTEMS`` of them. Without
-    numba installed this runs the same loops in pure Python (slow; use NumPy instead).
-    """
-    fn = _all_systems_jit if state.soc.shape[0] >= PARALLEL_MIN_SYSTEMS else _all_systems_serial_jit
-    fn(
+) -> tuple[Any, ...]:
+    """The arguments of :func:`_systems` / :func:`_all_systems` after the systems' range."""
+    return (
         n_sub, dt_s, bank_current_a, topo.parallel, topo.series, topo.cells,
         state.soc, state.v1_v, state.ocv_v, state.soc_factor, state.cell_v, state.bleed_a,
         state.inv_capacity_as, state.r0_ref_ohm, state.r1_ref_ohm, state.self_discharge_per_s,
@@ -652,23 +897,38 @@ def advance_numba(
     )
 
 
+def _scratch(state: KernelState, topo: Topology) -> tuple[Any, ...]:
+    """Scratch rows and packed cells for :func:`_systems`, a row per system."""
+    n_sys = state.soc.shape[0]
+    return (np.empty((n_sys, _work_width(topo.parallel, topo.series))),
+            np.empty((n_sys, topo.total_cells * _NF_INT)))
+
+
+def advance_numba(
+    state: KernelState, topo: Topology, k: KernelConstants, dt_s: float, n_sub: int,
+    bank_current_a: FloatArray,
+) -> None:
+    """Advance every system by ``n_sub`` sub-steps of ``dt_s`` (fused Numba kernel).
+
+    Parallel over systems (one run of systems per thread) when there are at least
+    ``PARALLEL_MIN_SYSTEMS`` of them. Without numba installed this runs the same loops in pure
+    Python (slow; use NumPy instead).
+    """
+    args = _kernel_args(state, topo, k, dt_s, n_sub, bank_current_a)
+    n_sys = state.soc.shape[0]
+    if n_sys >= PARALLEL_MIN_SYSTEMS and _numba is not None:
+        _all_systems_jit(min(_numba.get_num_threads(), n_sys), *args)
+    else:
+        _all_systems_serial_jit(*args)
+
+
 def advance_python(
     state: KernelState, topo: Topology, k: KernelConstants, dt_s: float, n_sub: int,
     bank_current_a: FloatArray,
 ) -> None:
     """The kernel's loops run by the Python interpreter: the naive per-cell reference."""
-    for s in range(state.soc.shape[0]):
-        _system_kernel(
-            s, n_sub, dt_s, float(bank_current_a[s]), topo.parallel, topo.series, topo.cells,
-            state.soc, state.v1_v, state.ocv_v, state.soc_factor, state.cell_v, state.bleed_a,
-            state.inv_capacity_as, state.r0_ref_ohm, state.r1_ref_ohm,
-            state.self_discharge_per_s, state.temperature_c, state.arrhenius, state.damaged,
-            state.heat_capacity_j_per_k, state.conductance_w_per_k, state.ambient_c,
-            k.ocv_table_v, k.soc_min, k.soc_inv_step, k.soc_clamp_min, k.soc_clamp_max,
-            k.soc_factor_k, k.tau1_s, k.ea_over_r_k, k.reference_temperature_k,
-            k.balance_start_v, k.balance_above_mean_v, k.bleed_resistance_ohm,
-            k.damage_cell_v, state.string_current_a, state.terminal_v, state.extremes,
-        )
+    args = _kernel_args(state, topo, k, dt_s, n_sub, bank_current_a)
+    _systems(0, state.soc.shape[0], *args, *_scratch(state, topo))
 
 
 def default_advance() -> AdvanceFn:
