@@ -66,11 +66,6 @@ _SEQUENTIAL_SUM_MAX = 8
 _EXTREMES_RESET = np.array([np.inf, -np.inf] * (N_EXTREMES // 2))
 
 
-def _same(a: float, b: float) -> bool:
-    """Equal, and zero of the same sign (a report carries -0.0 and 0.0 as they come)."""
-    return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
-
-
 def _quantise(value: float, step: float) -> float:
     return round(round(value / step) * step, 6)
 
@@ -174,7 +169,7 @@ class BankModel:
         self._forced_temperature_c: dict[tuple[int, int], float] = {}
         #: the last reports per system: a battery whose report did not change is handed on
         #: as the same (immutable) object
-        self._last_reports: dict[int, tuple[BatteryReport, ...]] = {}
+        self._last_reports: dict[int, tuple[FloatArray, tuple[BatteryReport, ...]]] = {}
         #: one system of one string short enough for the scalar Thevenin path
         self._one_short_string = (
             systems == 1 and parallel == 1
@@ -518,29 +513,31 @@ class BankModel:
                     temps[b] = t
         # whole steps, then back to volts: k / (steps per unit) equals round(k * step, 6), the
         # scalar path's rounding, for every whole k (checked for |k| <= 2e6 in the tests)
-        cells = (np.rint(volts / REPORT_CELL_RESOLUTION_V) / _CELL_STEPS_PER_V).tolist()
-        temp = (np.rint(temps / REPORT_TEMPERATURE_RESOLUTION_C) / _TEMPERATURE_STEPS_PER_C).tolist()
-        amps = (np.rint(st.string_current_a[system] / REPORT_CURRENT_RESOLUTION_A)
-                / _CURRENT_STEPS_PER_A).tolist()
+        n_b, series = topo.batteries, topo.series
+        table = np.empty((n_b, topo.cells + 2))
+        table[:, :-2] = np.rint(volts / REPORT_CELL_RESOLUTION_V) / _CELL_STEPS_PER_V
+        table[:, -2] = np.rint(temps / REPORT_TEMPERATURE_RESOLUTION_C) / _TEMPERATURE_STEPS_PER_C
+        table[:, -1] = np.repeat(np.rint(st.string_current_a[system] / REPORT_CURRENT_RESOLUTION_A)
+                                 / _CURRENT_STEPS_PER_A, series)
+        last = self._last_reports.get(system)
+        rows: list[int]
+        if last is None:
+            rows = list(range(n_b))
+            out: list[BatteryReport] = [None] * n_b  # type: ignore[list-item]  # all filled below
+        else:  # batteries whose report is unchanged, bit for bit (signs of zero included),
+            # are handed on as the same (immutable) objects
+            previous, reports_before = last
+            rows = np.flatnonzero((table.view(np.int64) != previous.view(np.int64)).any(axis=1)
+                                  ).tolist()
+            out = list(reports_before)
         serials = self._serials[system]
         model_id = self.model.model_id
-        series = topo.series
-        last = self._last_reports.get(system)
-        out = []
-        for b in range(topo.batteries):
-            volts_b = tuple(cells[b])
-            temp_b = temp[b]
-            amps_b = amps[b // series]
-            if last is not None:  # unchanged since the last report (signs of zero included)
-                r = last[b]
-                if (r.cell_voltages_v == volts_b and _same(r.temperature_c, temp_b)
-                        and _same(r.current_a, amps_b)):
-                    out.append(r)
-                    continue
-            out.append(BatteryReport(serials[b], model_id, FIRMWARE_VERSION, b % series,
-                                     volts_b, temp_b, amps_b))
+        values = table[rows].tolist()
+        for b, row in zip(rows, values, strict=True):
+            out[b] = BatteryReport(serials[b], model_id, FIRMWARE_VERSION, b % series,
+                                   tuple(row[:-2]), row[-2], row[-1])
         reports = tuple(out)
-        self._last_reports[system] = reports
+        self._last_reports[system] = (table, reports)
         return reports
 
     # ------------------------------------------------------------------ fault injection
