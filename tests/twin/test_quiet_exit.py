@@ -8,7 +8,7 @@ import math
 
 from smallbms import scenario as sc
 from smallbms.core.quiet import QuietRegion
-from smallbms.sources.twin import EXIT_PIECES_S, TwinSource
+from smallbms.sources.twin import EXIT_PIECE_S, TwinSource
 
 SCENARIO = """
 name = "a steady load"
@@ -47,7 +47,7 @@ def test_the_exit_is_narrowed_to_the_60_s_piece_that_left_the_region() -> None:
     segment_s = twin.exit_window_s
     start = twin.locate_exit(snap, quiet, reached, segment_s)
     window = twin.exit_window_s
-    piece = EXIT_PIECES_S[-1]
+    piece = EXIT_PIECE_S
     assert segment_s > piece  # a steady current coasts: the failing segment is long
     assert reached <= start < reached + segment_s
     assert window == piece and (start - reached) % piece == 0.0

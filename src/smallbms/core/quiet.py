@@ -16,7 +16,7 @@ from smallbms.core import thresholds as th
 from smallbms.core.latch import Latch, ProtectionLatches
 from smallbms.core.monitor import CHARGE_EFFICIENCY, Amount
 from smallbms.core.settings import Settings
-from smallbms.core.types import Profile
+from smallbms.core.types import IntervalExtremes, Profile
 
 
 def soc_change_pct(charged_ah: Amount, discharged_ah: Amount, capacity_ah: Amount) -> Amount:
@@ -59,6 +59,20 @@ class QuietRegion:
         """True when the SoC after these counter deltas stays strictly inside ``soc_pct``."""
         after = self.soc_after(charged_ah, discharged_ah)
         return after is None or self.soc_pct[0] < after < self.soc_pct[1]
+
+    def holds(self, e: IntervalExtremes, current_a: float, charged_ah: float,
+              discharged_ah: float) -> bool:
+        """True when an interval with these extremes, this (constant) current and these
+        counter deltas since the call that made the region stays strictly inside it."""
+        return (
+            self.min_cell_v[0] < e.min_cell_v < self.min_cell_v[1]
+            and self.max_cell_v[0] < e.max_cell_v < self.max_cell_v[1]
+            and self.min_temperature_c[0] < e.min_temperature_c < self.min_temperature_c[1]
+            and self.max_temperature_c[0] < e.max_temperature_c < self.max_temperature_c[1]
+            and self.bank_voltage_v[0] < e.min_bank_v and e.max_bank_v < self.bank_voltage_v[1]
+            and self.current_a[0] < current_a < self.current_a[1]
+            and self.soc_inside(charged_ah, discharged_ah)
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,13 +44,12 @@ COAST_TOLERANCE = 5e-4
 #: voltage, and is capped at MAX_COAST_CHARGING below that.
 COAST_KNEE_MARGIN_V = 0.5
 MAX_COAST_CHARGING = 4
-#: (P) a physics segment that left the quiet region is stepped again in pieces this long, s,
-#: each level inside the piece of the level before that left it, so the runner reads every tick
-#: only over the piece that left it (see :meth:`TwinSource.locate_exit`). Finer levels (8 s,
-#: then 1 s) cut the camper's core steps by 80 % but save only ~10 % of the run time, and they
-#: change which ticks the time-remaining filter and the energy counters see (the golden event
-#: logs would move): one level is kept.
-EXIT_PIECES_S: tuple[float, ...] = (60.0,)
+#: (P) a physics segment that left the quiet region is stepped again in pieces this long, s, so
+#: the runner reads every tick only over the piece that left it (see
+#: :meth:`TwinSource.locate_exit`). Finer pieces (8 s, then 1 s inside it) cut the camper's core
+#: steps by 80 % but save only ~10 % of the run time, and they change which ticks the
+#: time-remaining filter and the energy counters see (the golden event logs would move).
+EXIT_PIECE_S = 60.0
 COAST_FLOOR_A = 1e-3
 #: (M) the BMS's own consumption from the bank, A (NG: on / low-cell-voltage or remote off).
 BMS_DRAW_ON_A = {"ng": 0.003, "classic": 0.0022}
@@ -61,7 +60,7 @@ DEFAULT_TWIN_SOC_PCT = 80.0
 
 @dataclass
 class _Span:
-    """Running extremes and current range over the physics since the last reading."""
+    """Running extremes over the physics since the last reading."""
 
     min_cell_v: float = math.inf
     max_cell_v: float = -math.inf
@@ -69,18 +68,14 @@ class _Span:
     max_bank_v: float = -math.inf
     min_t: float = math.inf
     max_t: float = -math.inf
-    min_i: float = math.inf
-    max_i: float = -math.inf
 
-    def add(self, e: IntervalExtremes, current_a: float) -> None:
+    def add(self, e: IntervalExtremes) -> None:
         self.min_cell_v = min(self.min_cell_v, e.min_cell_v)
         self.max_cell_v = max(self.max_cell_v, e.max_cell_v)
         self.min_bank_v = min(self.min_bank_v, e.min_bank_v)
         self.max_bank_v = max(self.max_bank_v, e.max_bank_v)
         self.min_t = min(self.min_t, e.min_temperature_c)
         self.max_t = max(self.max_t, e.max_temperature_c)
-        self.min_i = min(self.min_i, current_a)
-        self.max_i = max(self.max_i, current_a)
 
     def extremes(self) -> IntervalExtremes | None:
         if self.min_cell_v == math.inf:
@@ -200,7 +195,7 @@ class TwinSource:
             if dt > 0:
                 st.bank.step(dt, st.net_current_a)
                 st.counter.add(st.net_current_a, dt)
-                st.span.add(st.bank.extremes(), st.net_current_a)
+                st.span.add(st.bank.extremes())
                 st.note_damage(end)
             st.t_s = end
             if st.t_s >= st.next_resolve_s - 1e-9:
@@ -233,18 +228,10 @@ class TwinSource:
         st.bank.step(dt_s, current)
         st.counter.add(current, dt_s)
         e = st.bank.extremes()
-        r = region
-        if not (
-            r.min_cell_v[0] < e.min_cell_v < r.min_cell_v[1]
-            and r.max_cell_v[0] < e.max_cell_v < r.max_cell_v[1]
-            and r.min_temperature_c[0] < e.min_temperature_c < r.min_temperature_c[1]
-            and r.max_temperature_c[0] < e.max_temperature_c < r.max_temperature_c[1]
-            and r.bank_voltage_v[0] < e.min_bank_v and e.max_bank_v < r.bank_voltage_v[1]
-            and r.current_a[0] < current < r.current_a[1]
-            and r.soc_inside(st.counter.charged_ah - c0, st.counter.discharged_ah - d0)
-        ):
+        if not region.holds(e, current, st.counter.charged_ah - c0,
+                            st.counter.discharged_ah - d0):
             return False
-        st.span.add(e, current)
+        st.span.add(e)
         return True
 
     def quiet_until(self, t_end: float, region: QuietRegion) -> float:
@@ -276,42 +263,29 @@ class TwinSource:
         ``region``: it left it in the segment ``[start_s, start_s + window_s)``.
 
         Re-runs the quiet part from a copy of ``snap`` (the same segments, so the same
-        physics), then steps the failing segment in pieces of :data:`EXIT_PIECES_S`, each
-        finer level inside the piece that left the region. Returns the start of the first
-        piece that left it and sets ``exit_window_s`` to its length (the caller then reads
-        every tick over only that stretch). A segment that is quiet in pieces (sub-step
-        rounding) keeps the coarser answer. Leaves the twin in an undefined state: restore
-        a snapshot afterwards.
+        physics), then steps the failing segment in :data:`EXIT_PIECE_S` pieces. Returns the
+        start of the first piece that left the region and sets ``exit_window_s`` to its length
+        (the caller then reads every tick over only that stretch); a segment no longer than a
+        piece, or quiet in pieces (sub-step rounding), keeps the whole segment. Leaves the twin
+        in an undefined state: restore a snapshot afterwards.
         """
+        self.exit_window_s = window_s
+        end = start_s + window_s
+        if window_s <= EXIT_PIECE_S + 1e-9:
+            return start_s
         self.restore(_copy_state(snap))
         st = self.st
         c0, d0 = st.counter.charged_ah, st.counter.discharged_ah
         if self.quiet_until(start_s, region) < start_s - 1e-9:  # pragma: no cover - determinism
-            self.exit_window_s = window_s
             return start_s
-        best, best_window = start_s, window_s
-        t0, end = start_s, start_s + window_s
-        for piece_s in EXIT_PIECES_S:
-            if end - t0 <= piece_s + 1e-9:
-                continue
-            saved = _copy_state(st)
-            found = False
-            t = t0
-            while t < end - 1e-9:
-                piece_end = min(end, t + piece_s)
-                before = _copy_state(st)
-                if not self._quiet_step(piece_end - t, region, c0, d0):
-                    self.restore(before)
-                    st = self.st
-                    t0, end, found = t, piece_end, True
-                    best, best_window = t0, end - t0
-                    break
-                t = piece_end
-            if not found:
-                self.restore(saved)
-                break
-        self.exit_window_s = best_window
-        return best
+        t = start_s
+        while t < end - 1e-9:
+            piece_end = min(end, t + EXIT_PIECE_S)
+            if not self._quiet_step(piece_end - t, region, c0, d0):
+                self.exit_window_s = piece_end - t
+                return t
+            t = piece_end
+        return start_s
 
     # --- what the BMS reads -------------------------------------------------------------------
 

@@ -20,7 +20,6 @@ Voltages given "per 12.8 V" are scaled to the bank: x2 for 25.6 V, x4 for 51.2 V
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
@@ -664,10 +663,6 @@ def solve_bus(
     return BusSolution(tuple(currents), net, bank.terminal_v(net))
 
 
-#: per component class: the fields holding a mutable dataclass (copied by copy_component)
-_MUTABLE_PARTS: dict[type, tuple[str, ...]] = {}
-
-
 def copy_component(c: Component) -> Component:
     """An independent copy of a component's changing state (a twin snapshot).
 
@@ -677,16 +672,10 @@ def copy_component(c: Component) -> Component:
     are copied the same way. ~10x cheaper than ``copy.deepcopy``.
     """
     new = shallow_copy(c)
-    names = _MUTABLE_PARTS.get(type(c))
-    if names is None:
-        names = tuple(
-            f.name for f in dataclasses.fields(c)  # type: ignore[arg-type]
-            if dataclasses.is_dataclass(v := getattr(c, f.name)) and not isinstance(v, type)
-            and not type(v).__dataclass_params__.frozen  # type: ignore[attr-defined]
-        )
-        _MUTABLE_PARTS[type(c)] = names
-    for name in names:
-        setattr(new, name, copy_component(getattr(c, name)))
+    for name, value in vars(c).items():
+        params = getattr(type(value), "__dataclass_params__", None)
+        if params is not None and not params.frozen:
+            setattr(new, name, copy_component(value))
     return new
 
 

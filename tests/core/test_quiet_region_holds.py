@@ -1,0 +1,52 @@
+"""QuietRegion.holds: an interval is quiet only when every value lies strictly inside its
+open range (and the monitor's SoC after the counter deltas too)."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from smallbms.core.quiet import QuietRegion
+from smallbms.core.types import IntervalExtremes
+
+REGION = QuietRegion(min_cell_v=(3.0, 3.4), max_cell_v=(3.1, 3.5), min_temperature_c=(5.0, 40.0),
+                     max_temperature_c=(5.0, 45.0), bank_voltage_v=(12.0, 14.0),
+                     current_a=(-50.0, 20.0), soc_pct=(20.0, 90.0), deadline_s=None,
+                     soc_start_pct=50.0, capacity_ah=100.0)
+INSIDE = IntervalExtremes(3.2, 3.3, 12.8, 13.2, 20.0, 21.0)
+
+
+def test_an_interval_inside_every_range_holds() -> None:
+    assert REGION.holds(INSIDE, -5.0, 0.0, 10.0)
+
+
+def test_each_bound_is_open() -> None:
+    cases = [
+        (IntervalExtremes(3.0, 3.3, 12.8, 13.2, 20.0, 21.0), -5.0),  # lowest cell on the bound
+        (IntervalExtremes(3.2, 3.5, 12.8, 13.2, 20.0, 21.0), -5.0),  # highest cell on the bound
+        (IntervalExtremes(3.2, 3.3, 12.0, 13.2, 20.0, 21.0), -5.0),  # bank voltage
+        (IntervalExtremes(3.2, 3.3, 12.8, 14.0, 20.0, 21.0), -5.0),
+        (IntervalExtremes(3.2, 3.3, 12.8, 13.2, 5.0, 21.0), -5.0),  # temperatures
+        (IntervalExtremes(3.2, 3.3, 12.8, 13.2, 20.0, 45.0), -5.0),
+        (INSIDE, 20.0),  # current
+        (INSIDE, -50.0),
+    ]
+    for e, current in cases:
+        assert not REGION.holds(e, current, 0.0, 0.0), (e, current)
+
+
+def test_the_socs_bound_counts_the_counter_deltas() -> None:
+    assert REGION.holds(INSIDE, -5.0, 0.0, 29.0)  # 50 % -> 21 %
+    assert not REGION.holds(INSIDE, -5.0, 0.0, 30.0)  # 50 % -> 20 %: on the bound
+
+
+@given(st.floats(2.5, 3.7), st.floats(-80.0, 40.0), st.floats(0.0, 40.0))
+def test_holds_is_every_range_at_once(cell_v: float, current: float, drawn_ah: float) -> None:
+    e = IntervalExtremes(cell_v, cell_v + 0.05, 12.8, 13.2, 20.0, 21.0)
+    soc = REGION.soc_after(0.0, drawn_ah)
+    assert soc is not None and math.isfinite(soc)
+    expected = (3.0 < cell_v < 3.4 and 3.1 < cell_v + 0.05 < 3.5 and -50.0 < current < 20.0
+                and 20.0 < soc < 90.0)
+    assert REGION.holds(e, current, 0.0, drawn_ah) == expected
