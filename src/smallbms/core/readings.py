@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from itertools import chain
-from operator import attrgetter
+from itertools import chain, repeat
+from operator import attrgetter, is_not
 
 from smallbms.core import thresholds as th
 from smallbms.core.types import BatteryReport
@@ -23,7 +23,8 @@ def _aggregate_all_valid(
     """The common case in C-speed passes over the whole bank: every battery reported and every
     value plausible. None when anything is missing or wrong (the careful path then decides
     battery by battery which reports count)."""
-    if not slots or None in slots:
+    # identity tests at C speed: `None in slots` would call each report's __eq__
+    if not slots or not all(map(is_not, slots, repeat(None))):
         return None
     if len(slots) == 1:
         r = slots[0]

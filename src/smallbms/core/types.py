@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
+from smallbms.core.frozen import quick_init
 from smallbms.model.snapshot import Leds as Leds
 from smallbms.model.snapshot import LedState as LedState
 from smallbms.model.snapshot import Mode as Mode
@@ -26,6 +27,7 @@ SelfConsumption = Literal["on", "low"]
 OUTPUT_NAMES: tuple[str, ...] = ("load_disconnect", "charge_disconnect", "pre_alarm")
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class BatteryReport:
     """What one battery reports on the battery bus in one frame set.
@@ -53,6 +55,7 @@ class RemoteInput:
     h_volts: float | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class IntervalExtremes:
     """Extremes seen since the previous reading, for history, when readings are sparse.
@@ -69,6 +72,7 @@ class IntervalExtremes:
     max_temperature_c: float
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Reading:
     """Everything the BMS measures in one tick.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import string
 from collections.abc import Sequence
+from itertools import repeat
 from typing import Literal
 
 import numpy as np
@@ -35,6 +36,7 @@ from smallbms.twin.cell import (
     Topology,
 )
 from smallbms.twin.params import DEFAULT_PARAMS, LfpParams
+from smallbms.twin.report_table import quantised_table
 from smallbms.twin.snapshots import shallow_copy
 
 KernelName = Literal["auto", "numba", "numpy", "python"]
@@ -54,6 +56,9 @@ _CHANGING = (
 _CELL_STEPS_PER_V = float(round(1.0 / REPORT_CELL_RESOLUTION_V))
 _TEMPERATURE_STEPS_PER_C = float(round(1.0 / REPORT_TEMPERATURE_RESOLUTION_C))
 _CURRENT_STEPS_PER_A = float(round(1.0 / REPORT_CURRENT_RESOLUTION_A))
+_RESOLUTIONS = (REPORT_CELL_RESOLUTION_V, _CELL_STEPS_PER_V,
+                REPORT_TEMPERATURE_RESOLUTION_C, _TEMPERATURE_STEPS_PER_C,
+                REPORT_CURRENT_RESOLUTION_A, _CURRENT_STEPS_PER_A)
 #: Default largest internal sub-step (s); the RC and thermal updates are exact for any step,
 #: sub-steps keep SoC-dependent OCV/resistance, balancing and extremes accurate.
 DEFAULT_MAX_SUBSTEP_S = 10.0
@@ -257,13 +262,16 @@ class BankModel:
         """
         if not 0.0 <= dt_s < math.inf:
             raise ValueError(f"dt_s must be finite and >= 0, got {dt_s}")
-        current = self._currents(bank_current_a)  # a fresh array: kept as the last current
-        if self.systems == 1:
-            if not math.isfinite(current[0]):
+        if type(bank_current_a) is float and self.systems == 1:  # the twin's every segment
+            if not math.isfinite(bank_current_a):
                 raise ValueError("bank current must be finite")
-        elif not np.all(np.isfinite(current)):
-            raise ValueError("bank current must be finite")
-        self._bank_current_a = current
+            current = self._bank_current_a  # this bank's own array (copies copy it)
+            current[0] = bank_current_a
+        else:
+            current = self._currents(bank_current_a)  # a fresh array: kept as the last current
+            if not np.all(np.isfinite(current)):
+                raise ValueError("bank current must be finite")
+            self._bank_current_a = current
         st = self._state
         st.extremes[:] = _EXTREMES_RESET
         if dt_s == 0:
@@ -447,7 +455,7 @@ class BankModel:
     @property
     def any_damaged(self) -> bool:
         """Whether any battery of system 0 is damaged (no copy)."""
-        return bool(self._state.damaged[0].any())
+        return 1 in self._state.damaged[0].tobytes()  # one byte per battery: 0 or 1
 
     @property
     def damaged(self) -> BoolArray:
@@ -513,29 +521,25 @@ class BankModel:
                     temps[b] = t
         # whole steps, then back to volts: k / (steps per unit) equals round(k * step, 6), the
         # scalar path's rounding, for every whole k (checked for |k| <= 2e6 in the tests)
-        n_b, series = topo.batteries, topo.series
-        table = np.empty((n_b, topo.cells + 2))
-        table[:, :-2] = np.rint(volts / REPORT_CELL_RESOLUTION_V) / _CELL_STEPS_PER_V
-        table[:, -2] = np.rint(temps / REPORT_TEMPERATURE_RESOLUTION_C) / _TEMPERATURE_STEPS_PER_C
-        table[:, -1] = np.repeat(np.rint(st.string_current_a[system] / REPORT_CURRENT_RESOLUTION_A)
-                                 / _CURRENT_STEPS_PER_A, series)
         last = self._last_reports.get(system)
-        rows: list[int]
-        if last is None:
-            rows = list(range(n_b))
-            out: list[BatteryReport] = [None] * n_b  # type: ignore[list-item]  # all filled below
-        else:  # batteries whose report is unchanged, bit for bit (signs of zero included),
-            # are handed on as the same (immutable) objects
-            previous, reports_before = last
-            rows = np.flatnonzero((table.view(np.int64) != previous.view(np.int64)).any(axis=1)
-                                  ).tolist()
-            out = list(reports_before)
-        serials = self._serials[system]
-        model_id = self.model.model_id
-        values = table[rows].tolist()
-        for b, row in zip(rows, values, strict=True):
-            out[b] = BatteryReport(serials[b], model_id, FIRMWARE_VERSION, b % series,
-                                   tuple(row[:-2]), row[-2], row[-1])
+        table, changed = quantised_table(volts, temps, st.string_current_a[system], topo.series,
+                                         _RESOLUTIONS, None if last is None else last[0])
+        rows: list[int] = changed.tolist()
+        # batteries whose report is unchanged, bit for bit (signs of zero included), are
+        # handed on as the same (immutable) objects; the first reading fills every row
+        out: list[BatteryReport] = (
+            [None] * topo.batteries if last is None  # type: ignore[list-item]
+            else list(last[1]))
+        if rows:
+            serials = self._serials[system]
+            series = topo.series
+            picked = table[changed]
+            new = map(BatteryReport, [serials[b] for b in rows], repeat(self.model.model_id),
+                      repeat(FIRMWARE_VERSION), [b % series for b in rows],
+                      map(tuple, picked[:, :-2].tolist()), picked[:, -2].tolist(),
+                      picked[:, -1].tolist())
+            for b, report in zip(rows, new, strict=True):
+                out[b] = report
         reports = tuple(out)
         self._last_reports[system] = (table, reports)
         return reports
