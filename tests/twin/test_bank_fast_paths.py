@@ -5,8 +5,10 @@ formula, and a single system's scalar bookkeeping equals the same system stepped
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from smallbms.twin.bank import REPORT_CURRENT_RESOLUTION_A, BankModel, _quantise
+from smallbms.twin.thevenin import PAIRWISE_BLOCK, pairwise_sum
 
 
 def busy_bank(systems: int = 1) -> BankModel:
@@ -100,10 +102,46 @@ def test_the_scalar_thevenin_of_one_short_string_equals_the_array_path() -> None
         assert full.thevenin(60.0) == (float(v_oc[0]), float(r[0]))
 
 
-def test_longer_strings_and_parallel_banks_keep_the_array_path() -> None:
-    assert not BankModel("25.6/100", 1, 1, soc_pct=50, temperature_c=20, seed=1)._one_short_string
-    assert not BankModel("12.8/100", 1, 2, soc_pct=50, temperature_c=20, seed=1)._one_short_string
-    assert not BankModel("12.8/100", 2, 1, soc_pct=50, temperature_c=20, seed=1)._one_short_string
+def test_longer_strings_and_parallel_banks_take_the_compiled_view() -> None:
+    for model, series, parallel in (("25.6/100", 1, 1), ("12.8/100", 1, 2), ("12.8/100", 2, 1)):
+        bank = BankModel(model, series, parallel, soc_pct=50, temperature_c=20, seed=1)
+        assert not bank._one_short_string and bank._compiled_view
+    batch = BankModel("12.8/100", 2, 1, soc_pct=50, temperature_c=20, seed=1, systems=2)
+    assert not batch._compiled_view  # batches keep the array path
+
+
+@pytest.mark.parametrize(("model", "series", "parallel"), [
+    ("12.8/100", 1, 2), ("12.8/200", 2, 1), ("25.6/300", 2, 25), ("25.6/100", 1, 1),
+    ("12.8/100", 4, 3), ("12.8/300", 1, 50), ("25.6/200", 4, 1), ("12.8/100", 3, 7),
+])
+def test_the_compiled_thevenin_equals_the_array_path(model: str, series: int,
+                                                     parallel: int) -> None:
+    """Bit for bit (NumPy's pairwise sums reproduced), balancing and ageing included: the
+    twin's re-solves must not move."""
+    rng = np.random.default_rng(series * 100 + parallel)
+    bank = BankModel(model, series, parallel, soc_pct=60, temperature_c=4.0, seed=5)
+    assert bank._compiled_view
+    bank.age_cell(0, 2, 0.9, 1.3)
+    bank.age_cell(series * parallel - 1, 0, 0.8, 1.7)
+    for soc_pct in (60, 99.5):
+        if soc_pct > 90:
+            bank = BankModel(model, series, parallel, soc_pct=soc_pct, temperature_c=20.0,
+                             seed=6)
+            bank.step(300.0, 10.0 * parallel)
+            assert bank.balancing.any()  # bleed currents enter the source voltage
+        for _ in range(12):
+            bank.step(float(rng.uniform(0.5, 900.0)), float(rng.uniform(-80.0, 40.0)) * parallel)
+            for dt in (0.0, 1.0, 60.0, 960.0):
+                v_oc, r = bank.thevenin_by_system(dt)
+                assert bank.thevenin(dt) == (float(v_oc[0]), float(r[0]))
+
+
+def test_the_compiled_pairwise_sum_is_numpys_for_every_row_length() -> None:
+    rng = np.random.default_rng(3)
+    for n in range(1, PAIRWISE_BLOCK + 1):
+        for _ in range(20):
+            row = rng.standard_normal(n + 5) * 10.0 ** rng.integers(-4, 5, size=n + 5)
+            assert pairwise_sum(row, 5, n) == row[5:].sum()
 
 
 def test_a_copy_of_the_bank_runs_on_its_own_and_equals_the_original_run() -> None:

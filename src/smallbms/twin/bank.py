@@ -20,6 +20,7 @@ import numpy as np
 from smallbms.catalog import BatteryModel, get_model
 from smallbms.core.types import BatteryReport, IntervalExtremes
 from smallbms.twin import cell as kernel
+from smallbms.twin import thevenin as compiled_thevenin
 from smallbms.twin.cell import (
     EXT_MAX_BANK_V,
     EXT_MAX_CELL_V,
@@ -179,6 +180,11 @@ class BankModel:
         self._one_short_string = (
             systems == 1 and parallel == 1
             and self.topology.total_cells < _SEQUENTIAL_SUM_MAX)
+        #: any other single system within NumPy's one-block sums: the compiled view
+        self._compiled_view = (
+            systems == 1 and compiled_thevenin.AVAILABLE
+            and series * self.model.cells_in_series <= compiled_thevenin.PAIRWISE_BLOCK
+            and parallel <= compiled_thevenin.PAIRWISE_BLOCK)
         self._settle_outputs()
 
     # ------------------------------------------------------------------ construction
@@ -330,6 +336,12 @@ class BankModel:
         """Bank Thevenin equivalent of one system: (open-circuit V, resistance Ω)."""
         if self._one_short_string:
             return self._thevenin_one_string(max(dt_s, 0.0))
+        if self._compiled_view:
+            st, topo = self._state, self.topology
+            return compiled_thevenin.one_system(
+                st.ocv_v[0], st.v1_v[0], st.soc_factor[0], st.arrhenius[0], st.bleed_a[0],
+                st.r0_ref_ohm[0], st.r1_ref_ohm[0], (topo.parallel, topo.series, topo.cells),
+                math.exp(-max(dt_s, 0.0) / self._k.tau1_s))
         v_oc, r = self.thevenin_by_system(dt_s)
         return float(v_oc[system]), float(r[system])
 
