@@ -96,11 +96,14 @@ def test_dask_on_two_worker_processes_equals_the_serial_run(
 def test_a_lost_workers_chunk_is_run_again(
         sweep: Sweep, serial: tuple[Path, list[Any]], tmp_path: Path) -> None:
     dd: Any = importlib.import_module("dask.distributed")
-    Client, LocalCluster = dd.Client, dd.LocalCluster
     _, rows = serial
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=":0") as cluster, Client(cluster) as client:
-        pids = list(client.run(os.getpid).values())
+    # no Client of its own here: a second Client in this process would run its own event loop,
+    # and Dask futures awaited across two loops fail now and then ("bound to a different event
+    # loop"); the nannies know their worker processes' pids
+    with dd.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                         dashboard_address=":0") as cluster:
+        pids = [nanny.pid for nanny in cluster.workers.values()]
+        assert all(pids)
         files = ResultFiles(sweep, tmp_path)
         killed: list[int] = []
 
