@@ -83,12 +83,12 @@ def test_whole_step_rounding_equals_the_scalar_rounding_for_every_step_count() -
         assert fast == slow
 
 
-def test_the_scalar_thevenin_of_one_short_string_equals_the_array_path() -> None:
+def test_the_compiled_thevenin_of_one_short_string_equals_the_array_path() -> None:
     """Bit for bit, balancing and ageing included: the twin's re-solves must not move."""
     rng = np.random.default_rng(7)
     for model in ("12.8/100", "12.8/200", "12.8/300"):
         bank = BankModel(model, 1, 1, soc_pct=60, temperature_c=4.0, seed=int(rng.integers(99)))
-        assert bank._one_short_string
+        assert bank._compiled_view
         bank.age_cell(0, 2, 0.9, 1.3)
         for _ in range(30):
             bank.step(float(rng.uniform(0.5, 900.0)), float(rng.uniform(-120.0, 60.0)))
@@ -102,10 +102,10 @@ def test_the_scalar_thevenin_of_one_short_string_equals_the_array_path() -> None
         assert full.thevenin(60.0) == (float(v_oc[0]), float(r[0]))
 
 
-def test_longer_strings_and_parallel_banks_take_the_compiled_view() -> None:
+def test_every_single_system_takes_the_compiled_view() -> None:
     for model, series, parallel in (("25.6/100", 1, 1), ("12.8/100", 1, 2), ("12.8/100", 2, 1)):
         bank = BankModel(model, series, parallel, soc_pct=50, temperature_c=20, seed=1)
-        assert not bank._one_short_string and bank._compiled_view
+        assert bank._compiled_view
     batch = BankModel("12.8/100", 2, 1, soc_pct=50, temperature_c=20, seed=1, systems=2)
     assert not batch._compiled_view  # batches keep the array path
 

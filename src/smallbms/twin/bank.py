@@ -65,9 +65,6 @@ _RESOLUTIONS = (REPORT_CELL_RESOLUTION_V, _CELL_STEPS_PER_V,
 DEFAULT_MAX_SUBSTEP_S = 10.0
 #: Spread draws are clipped to this many sigmas so no cell gets a non-physical value.
 SPREAD_CLIP_SIGMAS = 4.0
-#: NumPy adds fewer elements than this one after the other (pairwise summation starts at 8),
-#: so a scalar loop reproduces its sums exactly below it.
-_SEQUENTIAL_SUM_MAX = 8
 #: One row of the extremes array at the start of an interval: minima +inf, maxima -inf.
 _EXTREMES_RESET = np.array([np.inf, -np.inf] * (N_EXTREMES // 2))
 
@@ -176,11 +173,7 @@ class BankModel:
         #: the last reports per system: a battery whose report did not change is handed on
         #: as the same (immutable) object
         self._last_reports: dict[int, tuple[FloatArray, tuple[BatteryReport, ...]]] = {}
-        #: one system of one string short enough for the scalar Thevenin path
-        self._one_short_string = (
-            systems == 1 and parallel == 1
-            and self.topology.total_cells < _SEQUENTIAL_SUM_MAX)
-        #: any other single system within NumPy's one-block sums: the compiled view
+        #: a single system within NumPy's one-block sums: the compiled Thevenin view
         self._compiled_view = (
             systems == 1 and compiled_thevenin.AVAILABLE
             and series * self.model.cells_in_series <= compiled_thevenin.PAIRWISE_BLOCK
@@ -334,8 +327,6 @@ class BankModel:
 
     def thevenin(self, dt_s: float = 1.0, system: int = 0) -> tuple[float, float]:
         """Bank Thevenin equivalent of one system: (open-circuit V, resistance Ω)."""
-        if self._one_short_string:
-            return self._thevenin_one_string(max(dt_s, 0.0))
         if self._compiled_view:
             st, topo = self._state, self.topology
             return compiled_thevenin.one_system(
@@ -344,34 +335,6 @@ class BankModel:
                 math.exp(-max(dt_s, 0.0) / self._k.tau1_s))
         v_oc, r = self.thevenin_by_system(dt_s)
         return float(v_oc[system]), float(r[system])
-
-    def _thevenin_one_string(self, dt_s: float) -> tuple[float, float]:
-        """:meth:`thevenin_by_system` for one system of one string of fewer than
-        ``_SEQUENTIAL_SUM_MAX`` cells, in Python floats: the same operations in the same order
-        (NumPy sums so few elements one after the other), without a dozen NumPy calls on
-        4-element arrays (~20 µs -> ~3 µs; the twin asks at every re-solve)."""
-        st, k = self._state, self._k
-        a = math.exp(-dt_s / k.tau1_s)
-        one_a = 1.0 - a
-        n_cell = self.topology.cells
-        arr = st.arrhenius[0].tolist()
-        gfac = st.soc_factor[0].tolist()
-        ocv = st.ocv_v[0].tolist()
-        v1 = st.v1_v[0].tolist()
-        bleed = st.bleed_a[0].tolist()
-        r0 = st.r0_ref_ohm[0].tolist()
-        r1 = st.r1_ref_ohm[0].tolist()
-        e = r = 0.0
-        for j in range(len(ocv)):
-            r_eff = (r0[j] + one_a * r1[j]) * (gfac[j] * arr[j // n_cell])
-            e_cell = ocv[j] + a * v1[j] - r_eff * bleed[j]
-            if j == 0:
-                e, r = e_cell, r_eff
-            else:
-                e += e_cell
-                r += r_eff
-        g = 1.0 / r
-        return (e * g) / g, 1.0 / g
 
     def current_for_voltage(self, terminal_v: float, dt_s: float = 1.0, system: int = 0) -> float:
         """Bank current (A, + = charging) that holds the terminals at ``terminal_v``."""
