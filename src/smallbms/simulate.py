@@ -186,7 +186,7 @@ class Runner:
         assert twin is not None
         step = self.s.step_s
         core = self.core
-        region = core.quiet_region()
+        region = twin.region_for_reports(core.quiet_region())
         if region.deadline_s is not None:
             limit = min(limit, region.deadline_s)
         limit = min(limit, t + MAX_SKIP_S)

@@ -1,5 +1,5 @@
 """QuietRegion.holds: an interval is quiet only when every value lies strictly inside its
-open range (and the monitor's SoC after the counter deltas too)."""
+open range (and the monitor's SoC after the counter deltas too), at its extremes and at its end."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ INSIDE = IntervalExtremes(3.2, 3.3, 12.8, 13.2, 20.0, 21.0)
 
 
 def test_an_interval_inside_every_range_holds() -> None:
-    assert REGION.holds(INSIDE, -5.0, 0.0, 10.0)
+    assert REGION.holds(INSIDE, INSIDE, -5.0, 0.0, 10.0)
 
 
 def test_each_bound_is_open() -> None:
@@ -34,12 +34,12 @@ def test_each_bound_is_open() -> None:
         (INSIDE, -50.0),
     ]
     for e, current in cases:
-        assert not REGION.holds(e, current, 0.0, 0.0), (e, current)
+        assert not REGION.holds(e, e, current, 0.0, 0.0), (e, current)
 
 
 def test_the_socs_bound_counts_the_counter_deltas() -> None:
-    assert REGION.holds(INSIDE, -5.0, 0.0, 29.0)  # 50 % -> 21 %
-    assert not REGION.holds(INSIDE, -5.0, 0.0, 30.0)  # 50 % -> 20 %: on the bound
+    assert REGION.holds(INSIDE, INSIDE, -5.0, 0.0, 29.0)  # 50 % -> 21 %
+    assert not REGION.holds(INSIDE, INSIDE, -5.0, 0.0, 30.0)  # 50 % -> 20 %: on the bound
 
 
 @given(st.floats(2.5, 3.7), st.floats(-80.0, 40.0), st.floats(0.0, 40.0))
@@ -49,4 +49,28 @@ def test_holds_is_every_range_at_once(cell_v: float, current: float, drawn_ah: f
     assert soc is not None and math.isfinite(soc)
     expected = (3.0 < cell_v < 3.4 and 3.1 < cell_v + 0.05 < 3.5 and -50.0 < current < 20.0
                 and 20.0 < soc < 90.0)
-    assert REGION.holds(e, current, 0.0, drawn_ah) == expected
+    assert REGION.holds(e, e, current, 0.0, drawn_ah) == expected
+
+
+def test_a_rising_lowest_cell_or_a_falling_highest_cell_is_seen_at_the_end() -> None:
+    """The extremes of an interval say how low the lowest cell went, not how high: a lowest
+    cell that climbs through its upper bound (A-B01 or W-B01 clearing) leaves the region at the
+    interval's end, and so does a highest cell falling through its lower bound (overvoltage
+    clearing), and the temperatures alike."""
+    ends = [
+        IntervalExtremes(3.45, 3.46, 13.2, 13.2, 20.0, 21.0),  # lowest cell climbed past 3.4
+        IntervalExtremes(3.05, 3.08, 12.8, 12.8, 20.0, 21.0),  # highest cell fell below 3.1
+        IntervalExtremes(3.2, 3.3, 13.0, 13.0, 41.0, 42.0),  # lowest temperature past 40
+        IntervalExtremes(3.2, 3.3, 13.0, 13.0, 4.0, 4.5),  # highest temperature below 5
+    ]
+    for end in ends:
+        assert not REGION.holds(INSIDE, end, -5.0, 0.0, 0.0), end
+    assert REGION.holds(INSIDE, IntervalExtremes(3.39, 3.45, 13.0, 13.0, 20.0, 21.0),
+                        -5.0, 0.0, 0.0)
+
+
+@given(st.floats(2.9, 3.6), st.floats(2.9, 3.6))
+def test_the_end_bounds_the_other_side(end_low: float, end_high: float) -> None:
+    end = IntervalExtremes(end_low, max(end_low, end_high), 13.0, 13.0, 20.0, 21.0)
+    expected = end_low < 3.4 and max(end_low, end_high) > 3.1
+    assert REGION.holds(INSIDE, end, -5.0, 0.0, 0.0) == expected

@@ -8,7 +8,7 @@ import math
 
 from smallbms import scenario as sc
 from smallbms.core.quiet import QuietRegion
-from smallbms.sources.twin import EXIT_PIECE_S, TwinSource
+from smallbms.sources.twin import EXIT_PIECE_S, EXIT_SECOND_S, TwinSource
 
 SCENARIO = """
 name = "a steady load"
@@ -64,3 +64,29 @@ def test_a_stretch_that_stays_inside_is_reached_whole() -> None:
     quiet = region(0.0)
     assert twin.quiet_until(3 * 3600.0, quiet) == 3 * 3600.0
     assert twin.st.t_s == 3 * 3600.0
+
+
+def test_a_big_banks_exit_is_narrowed_to_the_second_that_left_the_region() -> None:
+    text = SCENARIO.replace('battery = "12.8/100"', 'battery = "12.8/100"\nparallel = 4')
+    text = text.replace("current_a = 40", "current_a = 160")
+    twin = TwinSource(sc.parse_scenario(text))
+    assert twin.exit_resolution_s == EXIT_SECOND_S
+    twin.advance_to(60.0)
+    quiet = region(twin.bank.extremes().min_cell_v - 0.02)
+    snap = twin.snapshot()
+    reached = twin.quiet_until(6 * 3600.0, quiet)
+    assert 60.0 <= reached < 6 * 3600.0
+    segment_s = twin.exit_window_s
+    start = twin.locate_exit(snap, quiet, reached, segment_s)
+    assert twin.exit_window_s == EXIT_SECOND_S
+    assert reached <= start < reached + segment_s and start == math.floor(start)
+    # from the snapshot, second by second over the failing piece: quiet up to `start`, and
+    # the second from `start` leaves the region
+    twin.restore(snap)
+    assert twin.quiet_until(start, quiet) == start
+    c0, d0 = twin.st.counter.charged_ah, twin.st.counter.discharged_ah
+    assert not twin._quiet_step(EXIT_SECOND_S, quiet, c0, d0)
+
+
+def test_one_battery_keeps_the_60_s_pieces() -> None:
+    assert TwinSource(sc.parse_scenario(SCENARIO)).exit_resolution_s == EXIT_PIECE_S

@@ -76,6 +76,29 @@ action = "comms_restored"
 """
 
 
+BIG_BANK = """
+name = "a 2 x 2 bank: undervoltage reached by the physics, then a recharge"
+duration = "3h"
+seed = 7
+[bank]
+battery = "12.8/100"
+series = 2
+parallel = 2
+soc_pct = 9
+source = "twin"
+[settings]
+discharge_floor_pct = 0
+[[component]]
+kind = "dc_load"
+current_a = 80
+controlled_by = "load_disconnect"
+[[component]]
+kind = "ac_charger"
+current_a = 60
+on = [["1h30m", "3h"]]
+"""
+
+
 def events(s: sc.Scenario, skip: bool) -> list[dict[str, Any]]:
     """The run's output, code and LED events (samples and the summary left out)."""
     buf = io.StringIO()
@@ -104,6 +127,20 @@ def test_undervoltage_with_pre_alarm_lead() -> None:
     ev = events(s, True)
     codes = [(e["code"], e["state"]) for e in ev if e["type"] == "code"]
     assert ("A-B01", "active") in codes
+    assert_same(s)
+
+
+def test_a_big_bank_whose_exits_are_located_to_the_second() -> None:
+    """Four batteries and more: a region exit is narrowed to the second (the BMS reads the tick
+    before and after it, not a 60 s piece), and the events are still the every-second run's."""
+    s = sc.parse_scenario(BIG_BANK)
+    runner = make_runner(s, io.StringIO(), 3600.0, log=lambda _m: None, skip=True)
+    assert runner.twin is not None and runner.twin.exit_resolution_s == 1.0
+    runner.run()
+    ev = events(s, True)
+    codes = [(e["code"], e["state"]) for e in ev if e["type"] == "code"]
+    assert ("A-B01", "active") in codes and ("A-B01", "cleared") in codes
+    assert runner.core_steps < 400  # 3 h: 10,800 ticks if read every second
     assert_same(s)
 
 

@@ -7,6 +7,7 @@ code or LED change.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -60,15 +61,42 @@ class QuietRegion:
         after = self.soc_after(charged_ah, discharged_ah)
         return after is None or self.soc_pct[0] < after < self.soc_pct[1]
 
-    def holds(self, e: IntervalExtremes, current_a: float, charged_ah: float,
-              discharged_ah: float) -> bool:
-        """True when an interval with these extremes, this (constant) current and these
-        counter deltas since the call that made the region stays strictly inside it."""
+    def narrowed(self, cell_v: float, temperature_c: float, current_a: float) -> QuietRegion:
+        """The region with every cell voltage, temperature and current bound moved inwards by
+        these margins (V, °C, A; the unbounded sides stay unbounded). A source that compares
+        raw values with the region while it reports them rounded passes a little more than half
+        its resolution: the region is then left no later than the reported value reaches a
+        bound."""
+        def inward(r: tuple[float, float], m: float) -> tuple[float, float]:
+            return r[0] + m, r[1] - m  # inf +- m is inf
+
+        return dataclasses.replace(
+            self, min_cell_v=inward(self.min_cell_v, cell_v),
+            max_cell_v=inward(self.max_cell_v, cell_v),
+            min_temperature_c=inward(self.min_temperature_c, temperature_c),
+            max_temperature_c=inward(self.max_temperature_c, temperature_c),
+            current_a=inward(self.current_a, current_a))
+
+    def holds(self, e: IntervalExtremes, end: IntervalExtremes, current_a: float,
+              charged_ah: float, discharged_ah: float) -> bool:
+        """True when an interval that started inside the region stays strictly inside it: ``e``
+        its extremes, ``end`` the values at its end (the extremes of its last instant), this
+        (constant) current and these counter deltas since the call that made the region.
+
+        The extremes bound how low the lowest cell and how high the highest cell went. How
+        *high* the lowest cell went (A-B01 and W-B01 clear on it) and how low the highest cell
+        went (the overvoltage clear), and the same for the temperatures, are checked at the
+        interval's end: under a constant current they move one way, and the start was inside.
+        """
         return (
             self.min_cell_v[0] < e.min_cell_v < self.min_cell_v[1]
+            and end.min_cell_v < self.min_cell_v[1]
             and self.max_cell_v[0] < e.max_cell_v < self.max_cell_v[1]
+            and self.max_cell_v[0] < end.max_cell_v
             and self.min_temperature_c[0] < e.min_temperature_c < self.min_temperature_c[1]
+            and end.min_temperature_c < self.min_temperature_c[1]
             and self.max_temperature_c[0] < e.max_temperature_c < self.max_temperature_c[1]
+            and self.max_temperature_c[0] < end.max_temperature_c
             and self.bank_voltage_v[0] < e.min_bank_v and e.max_bank_v < self.bank_voltage_v[1]
             and self.current_a[0] < current_a < self.current_a[1]
             and self.soc_inside(charged_ah, discharged_ah)

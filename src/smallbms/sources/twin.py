@@ -29,7 +29,11 @@ from smallbms.core.types import (
 from smallbms.sources.components import from_scenario
 from smallbms.sources.script import BusState, battery_serial
 from smallbms.twin import components as comp
-from smallbms.twin.bank import BankModel
+from smallbms.twin.bank import (
+    REPORT_CELL_RESOLUTION_V,
+    REPORT_TEMPERATURE_RESOLUTION_C,
+    BankModel,
+)
 from smallbms.twin.snapshots import shallow_copy
 
 #: (P) component currents are solved again at least this often while they move, s.
@@ -46,11 +50,24 @@ COAST_KNEE_MARGIN_V = 0.5
 MAX_COAST_CHARGING = 4
 #: (P) a physics segment that left the quiet region is stepped again in pieces this long, s, so
 #: the runner reads every tick only over the piece that left it (see
-#: :meth:`TwinSource.locate_exit`). Finer pieces (8 s, then 1 s inside it) cut the camper's core
-#: steps by 80 % but save only ~10 % of the run time, and they change which ticks the
-#: time-remaining filter and the energy counters see (the golden event logs would move).
+#: :meth:`TwinSource.locate_exit`).
 EXIT_PIECE_S = 60.0
+#: (P) banks of at least this many batteries narrow the failing piece down further, to the
+#: second (:data:`EXIT_SECOND_S`). A BMS tick on a big bank is dear (~250 µs for 50 batteries:
+#: fifty reports, 400 cells), so reading ~60 ticks per exit dominated its run: a year of the
+#: 50 x 25.6/300 bank falls from 94 s to 55 s. For one battery a tick is cheap and finding the
+#: second (snapshots, 1 s physics steps) cost more than it saved (a camper year 23 s -> 26 s).
+#: Either way the BMS reads the tick before and the tick after the exit, so event times are those
+#: of an every-second run; what moves is which ticks in between the time-remaining filter and
+#: the energy counters see.
+EXIT_TO_THE_SECOND_MIN_BATTERIES = 4
+EXIT_SECOND_S = 1.0
 COAST_FLOOR_A = 1e-3
+#: (P) the quiet checks' margin, in report resolution steps: a little more than the half step by
+#: which a raw value and the value the BMS reads can differ.
+REPORT_MARGIN = 0.6
+#: the bank current in a reading is rounded to 1 mA (see :meth:`TwinSource.reading`)
+CURRENT_RESOLUTION_A = 0.001
 #: (M) the BMS's own consumption from the bank, A (NG: on / low-cell-voltage or remote off).
 BMS_DRAW_ON_A = {"ng": 0.003, "classic": 0.0022}
 BMS_DRAW_LOW_A = {"ng": 0.0012, "classic": 0.0012}
@@ -149,6 +166,10 @@ class TwinSource:
         #: after a failed quiet_until: length of the stretch, from the returned time, in which
         #: the region was left (the caller reads every tick over it)
         self.exit_window_s = resolve_s
+        #: how finely locate_exit narrows a region exit down, s
+        self.exit_resolution_s = (
+            EXIT_SECOND_S if b.series * b.parallel >= EXIT_TO_THE_SECOND_MIN_BATTERIES
+            else EXIT_PIECE_S)
         self._resolve()
 
     # --- physics ------------------------------------------------------------------------------
@@ -214,6 +235,15 @@ class TwinSource:
 
     # --- trial skips --------------------------------------------------------------------------
 
+    def region_for_reports(self, region: QuietRegion) -> QuietRegion:
+        """``region`` narrowed for this twin's rounding: the core sees cell voltages,
+        temperatures and the current rounded to the report resolution, the quiet checks see the
+        raw values, so the bounds move inwards by a little more than half a step (the region
+        is left no later than the value the BMS reads reaches a bound)."""
+        return region.narrowed(REPORT_MARGIN * REPORT_CELL_RESOLUTION_V,
+                               REPORT_MARGIN * REPORT_TEMPERATURE_RESOLUTION_C,
+                               REPORT_MARGIN * CURRENT_RESOLUTION_A)
+
     def snapshot(self) -> _State:
         return _copy_state(self.st)
 
@@ -228,7 +258,7 @@ class TwinSource:
         st.bank.step(dt_s, current)
         st.counter.add(current, dt_s)
         e = st.bank.extremes()
-        if not region.holds(e, current, st.counter.charged_ah - c0,
+        if not region.holds(e, st.bank.extremes_now(), current, st.counter.charged_ah - c0,
                             st.counter.discharged_ah - d0):
             return False
         st.span.add(e)
@@ -263,15 +293,18 @@ class TwinSource:
         ``region``: it left it in the segment ``[start_s, start_s + window_s)``.
 
         Re-runs the quiet part from a copy of ``snap`` (the same segments, so the same
-        physics), then steps the failing segment in :data:`EXIT_PIECE_S` pieces. Returns the
-        start of the first piece that left the region and sets ``exit_window_s`` to its length
-        (the caller then reads every tick over only that stretch); a segment no longer than a
-        piece, or quiet in pieces (sub-step rounding), keeps the whole segment. Leaves the twin
-        in an undefined state: restore a snapshot afterwards.
+        physics), then steps the failing segment in :data:`EXIT_PIECE_S` pieces and, when
+        :attr:`exit_resolution_s` is finer (big banks), the failing piece again second by
+        second. Returns the start of the first piece that left the region and sets
+        ``exit_window_s`` to its length (the caller then reads every tick over only that
+        stretch); a segment no longer than the resolution, or quiet in pieces (sub-step
+        rounding), keeps the whole segment or piece. Leaves the twin in an undefined state:
+        restore a snapshot afterwards.
         """
         self.exit_window_s = window_s
         end = start_s + window_s
-        if window_s <= EXIT_PIECE_S + 1e-9:
+        fine = self.exit_resolution_s
+        if window_s <= fine + 1e-9:
             return start_s
         self.restore(_copy_state(snap))
         st = self.st
@@ -281,8 +314,19 @@ class TwinSource:
         t = start_s
         while t < end - 1e-9:
             piece_end = min(end, t + EXIT_PIECE_S)
+            narrow = piece_end - t > fine + 1e-9
+            before = _copy_state(self.st) if narrow else None
             if not self._quiet_step(piece_end - t, region, c0, d0):
                 self.exit_window_s = piece_end - t
+                if before is not None:
+                    self.st = before
+                    u = t
+                    while u < piece_end - 1e-9:
+                        step_end = min(piece_end, u + fine)
+                        if not self._quiet_step(step_end - u, region, c0, d0):
+                            self.exit_window_s = step_end - u
+                            return u
+                        u = step_end
                 return t
             t = piece_end
         return start_s

@@ -47,14 +47,20 @@ from smallbms.runner import BmsLoop
 from smallbms.simulate import initial_core
 from smallbms.sources.components import from_scenario
 from smallbms.sources.twin import (
+    CURRENT_RESOLUTION_A,
     DEFAULT_TWIN_SOC_PCT,
+    REPORT_MARGIN,
     RESOLVE_S,
     bms_draw_a,
     next_coast,
     schedule,
 )
 from smallbms.twin import components as comp
-from smallbms.twin.bank import BankModel
+from smallbms.twin.bank import (
+    REPORT_CELL_RESOLUTION_V,
+    REPORT_TEMPERATURE_RESOLUTION_C,
+    BankModel,
+)
 from smallbms.twin.cell import (
     EXT_MAX_BANK_V,
     EXT_MAX_CELL_V,
@@ -160,6 +166,9 @@ class Fleet:
         self.ch0 = np.zeros(n)
         self.dis0 = np.zeros(n)
         self.span = np.empty((n, 6))
+        #: each system's lowest and highest cell V and battery °C at the end of the last step
+        #: (a rising lowest cell or a falling highest cell is seen there, see QuietRegion.holds)
+        self.end = np.empty((n, 4))
         self.span_i_lo = np.full(n, math.inf)
         self.span_i_hi = np.full(n, -math.inf)
         self._reset_span(np.ones(n, dtype=bool))
@@ -216,6 +225,12 @@ class Fleet:
         self.charged += charged
         self.discharged += discharged
         ext = self.bank._state.extremes  # [systems, 6], the step's extremes (no forcing here)
+        st_now = self.bank._state
+        end = self.end
+        np.min(st_now.cell_v, axis=1, out=end[:, 0])
+        np.max(st_now.cell_v, axis=1, out=end[:, 1])
+        np.min(st_now.temperature_c, axis=1, out=end[:, 2])
+        np.max(st_now.temperature_c, axis=1, out=end[:, 3])
         sp = self.span
         np.minimum(sp[:, 0], ext[:, EXT_MIN_CELL_V], out=sp[:, 0])
         np.maximum(sp[:, 1], ext[:, EXT_MAX_CELL_V], out=sp[:, 1])
@@ -234,10 +249,11 @@ class Fleet:
             ok: np.ndarray = (b[:, col, 0] < lo_v) & (hi_v < b[:, col, 1])
             return ok
 
-        ok = inside(_B_MIN_CELL, sp[:, 0], sp[:, 0])
-        ok &= inside(_B_MAX_CELL, sp[:, 1], sp[:, 1])
-        ok &= inside(_B_MIN_T, sp[:, 4], sp[:, 4])
-        ok &= inside(_B_MAX_T, sp[:, 5], sp[:, 5])
+        end = self.end  # how high the lowest values and how low the highest ones went
+        ok = inside(_B_MIN_CELL, sp[:, 0], np.maximum(sp[:, 0], end[:, 0]))
+        ok &= inside(_B_MAX_CELL, np.minimum(sp[:, 1], end[:, 1]), sp[:, 1])
+        ok &= inside(_B_MIN_T, sp[:, 4], np.maximum(sp[:, 4], end[:, 2]))
+        ok &= inside(_B_MAX_T, np.minimum(sp[:, 5], end[:, 3]), sp[:, 5])
         ok &= inside(_B_BANK_V, sp[:, 2], sp[:, 3])
         ok &= inside(_B_CURRENT, self.span_i_lo, self.span_i_hi)
         known = ~np.isnan(self.soc_now)
@@ -275,7 +291,10 @@ class Fleet:
         st.writer.decision(t, d)
         st.last_decision = d
         changed = st.changed
-        region = st.core.quiet_region()
+        region = st.core.quiet_region().narrowed(
+            REPORT_MARGIN * REPORT_CELL_RESOLUTION_V,
+            REPORT_MARGIN * REPORT_TEMPERATURE_RESOLUTION_C,
+            REPORT_MARGIN * CURRENT_RESOLUTION_A)  # as TwinSource.region_for_reports
         row = self.bounds[k]
         row[_B_MIN_CELL] = region.min_cell_v
         row[_B_MAX_CELL] = region.max_cell_v

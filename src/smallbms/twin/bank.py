@@ -311,6 +311,27 @@ class BankModel:
             max_temperature_c=float(max([ext[EXT_MAX_T_C], *forced_t])),
         )
 
+    def extremes_now(self, system: int = 0) -> IntervalExtremes:
+        """The values at the end of the last step, as the batteries report them (forcing
+        included): the extremes of that instant (lowest and highest cell, the terminal voltage
+        twice, lowest and highest battery temperature)."""
+        st = self._state
+        cell_lo, cell_hi, t_lo, t_hi = kernel.row_extremes(st.cell_v[system],
+                                                           st.temperature_c[system])
+        v = float(st.terminal_v[system])
+        if not self._forced_cell_v and not self._forced_temperature_c:
+            return IntervalExtremes(cell_lo, cell_hi, v, v, t_lo, t_hi)
+        volts = self.cell_voltages_v[system].copy()
+        temps = st.temperature_c[system].copy()
+        for (s, b, c), forced in self._forced_cell_v.items():
+            if s == system:
+                volts[b, c] = forced
+        for (s, b), forced in self._forced_temperature_c.items():
+            if s == system:
+                temps[b] = forced
+        return IntervalExtremes(float(volts.min()), float(volts.max()), v, v,
+                                float(temps.min()), float(temps.max()))
+
     # ------------------------------------------------------------------ Thevenin view
 
     def thevenin_by_system(self, dt_s: float = 1.0) -> tuple[FloatArray, FloatArray]:
