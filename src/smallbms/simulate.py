@@ -30,7 +30,7 @@ from smallbms.integrations.instant_readout import (
 )
 from smallbms.runner import BmsLoop
 from smallbms.sources.script import ScriptPoint, ScriptSource
-from smallbms.sources.twin import TwinSource
+from smallbms.sources.twin import TwinSource, region_for_reports
 
 DEFAULT_SAMPLE_INTERVAL_S = 60.0
 #: (P) the longest stretch skipped in one go, s.
@@ -186,7 +186,7 @@ class Runner:
         assert twin is not None
         step = self.s.step_s
         core = self.core
-        region = twin.region_for_reports(core.quiet_region())
+        region = region_for_reports(core.quiet_region())
         if region.deadline_s is not None:
             limit = min(limit, region.deadline_s)
         limit = min(limit, t + MAX_SKIP_S)

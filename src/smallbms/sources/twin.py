@@ -70,8 +70,9 @@ COAST_FLOOR_A = 1e-3
 #: (P) the quiet checks' margin, in report resolution steps: a little more than the half step by
 #: which a raw value and the value the BMS reads can differ.
 REPORT_MARGIN = 0.6
-#: the bank current in a reading is rounded to 1 mA (see :meth:`TwinSource.reading`)
-CURRENT_RESOLUTION_A = 0.001
+#: the bank current in a reading is rounded to this many decimals of an ampere (1 mA)
+CURRENT_DECIMALS = 3
+CURRENT_RESOLUTION_A = 10.0 ** -CURRENT_DECIMALS
 #: (M) the BMS's own consumption from the bank, A (NG: on / low-cell-voltage or remote off).
 BMS_DRAW_ON_A = {"ng": 0.003, "classic": 0.0022}
 BMS_DRAW_LOW_A = {"ng": 0.0012, "classic": 0.0012}
@@ -135,6 +136,16 @@ class _State:
                 if h and i not in self.damaged_at_s:
                     self.damaged_at_s[i] = t_s
 
+
+
+def region_for_reports(region: QuietRegion) -> QuietRegion:
+    """``region`` narrowed for the twin's rounding: the core sees cell voltages, temperatures and
+    the current rounded to the report resolution, the quiet checks see the raw values, so the
+    bounds move inwards by a little more than half a step (the region is left no later than the
+    value the BMS reads reaches a bound)."""
+    return region.narrowed(REPORT_MARGIN * REPORT_CELL_RESOLUTION_V,
+                           REPORT_MARGIN * REPORT_TEMPERATURE_RESOLUTION_C,
+                           REPORT_MARGIN * CURRENT_RESOLUTION_A)
 
 
 def bms_draw_a(profile: Profile, d: Decision) -> float:
@@ -238,15 +249,6 @@ class TwinSource:
             self._resolve()
 
     # --- trial skips --------------------------------------------------------------------------
-
-    def region_for_reports(self, region: QuietRegion) -> QuietRegion:
-        """``region`` narrowed for this twin's rounding: the core sees cell voltages,
-        temperatures and the current rounded to the report resolution, the quiet checks see the
-        raw values, so the bounds move inwards by a little more than half a step (the region
-        is left no later than the value the BMS reads reaches a bound)."""
-        return region.narrowed(REPORT_MARGIN * REPORT_CELL_RESOLUTION_V,
-                               REPORT_MARGIN * REPORT_TEMPERATURE_RESOLUTION_C,
-                               REPORT_MARGIN * CURRENT_RESOLUTION_A)
 
     def snapshot(self) -> _State:
         return _copy_state(self.st)
@@ -362,7 +364,7 @@ class TwinSource:
         return Reading(
             bank_voltage_v=bank.terminal_voltage_v,
             batteries=() if bus.cut_all else slots,
-            current_a=None if cut else round(st.net_current_a, 3),
+            current_a=None if cut else round(st.net_current_a, CURRENT_DECIMALS),
             remote=self.remote,
             charged_ah_total=None if cut else st.counter.charged_ah,
             discharged_ah_total=None if cut else st.counter.discharged_ah,

@@ -47,20 +47,16 @@ from smallbms.runner import BmsLoop
 from smallbms.simulate import initial_core
 from smallbms.sources.components import from_scenario
 from smallbms.sources.twin import (
-    CURRENT_RESOLUTION_A,
+    CURRENT_DECIMALS,
     DEFAULT_TWIN_SOC_PCT,
-    REPORT_MARGIN,
     RESOLVE_S,
     bms_draw_a,
     next_coast,
+    region_for_reports,
     schedule,
 )
 from smallbms.twin import components as comp
-from smallbms.twin.bank import (
-    REPORT_CELL_RESOLUTION_V,
-    REPORT_TEMPERATURE_RESOLUTION_C,
-    BankModel,
-)
+from smallbms.twin.bank import BankModel
 from smallbms.twin.cell import (
     EXT_MAX_BANK_V,
     EXT_MAX_CELL_V,
@@ -274,7 +270,7 @@ class Fleet:
         return Reading(
             bank_voltage_v=float(self._terminal_v[k]),
             batteries=self.bank.reports(k),
-            current_a=round(float(self.net_a[k]), 3),
+            current_a=round(float(self.net_a[k]), CURRENT_DECIMALS),
             remote=self.s.remote,
             charged_ah_total=float(self.charged[k]),
             discharged_ah_total=float(self.discharged[k]),
@@ -291,10 +287,7 @@ class Fleet:
         st.writer.decision(t, d)
         st.last_decision = d
         changed = st.changed
-        region = st.core.quiet_region().narrowed(
-            REPORT_MARGIN * REPORT_CELL_RESOLUTION_V,
-            REPORT_MARGIN * REPORT_TEMPERATURE_RESOLUTION_C,
-            REPORT_MARGIN * CURRENT_RESOLUTION_A)  # as TwinSource.region_for_reports
+        region = region_for_reports(st.core.quiet_region())
         row = self.bounds[k]
         row[_B_MIN_CELL] = region.min_cell_v
         row[_B_MAX_CELL] = region.max_cell_v

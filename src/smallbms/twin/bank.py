@@ -315,22 +315,27 @@ class BankModel:
         """The values at the end of the last step, as the batteries report them (forcing
         included): the extremes of that instant (lowest and highest cell, the terminal voltage
         twice, lowest and highest battery temperature)."""
+        volts, temps = self._reported_rows(system)
+        cell_lo, cell_hi, t_lo, t_hi = kernel.row_extremes(volts.reshape(-1), temps)
+        v = float(self._state.terminal_v[system])
+        return IntervalExtremes(cell_lo, cell_hi, v, v, t_lo, t_hi)
+
+    def _reported_rows(self, system: int) -> tuple[FloatArray, FloatArray]:
+        """One system's cell voltages ``[batteries, cells]`` and battery temperatures with the
+        forced values in: views of the state when nothing is forced, copies otherwise."""
         st = self._state
-        cell_lo, cell_hi, t_lo, t_hi = kernel.row_extremes(st.cell_v[system],
-                                                           st.temperature_c[system])
-        v = float(st.terminal_v[system])
-        if not self._forced_cell_v and not self._forced_temperature_c:
-            return IntervalExtremes(cell_lo, cell_hi, v, v, t_lo, t_hi)
-        volts = self.cell_voltages_v[system].copy()
-        temps = st.temperature_c[system].copy()
-        for (s, b, c), forced in self._forced_cell_v.items():
-            if s == system:
-                volts[b, c] = forced
-        for (s, b), forced in self._forced_temperature_c.items():
-            if s == system:
-                temps[b] = forced
-        return IntervalExtremes(float(volts.min()), float(volts.max()), v, v,
-                                float(temps.min()), float(temps.max()))
+        volts = st.cell_v[system].reshape(self.topology.batteries, self.topology.cells)
+        temps = st.temperature_c[system]
+        if self._forced_cell_v or self._forced_temperature_c:
+            volts = volts.copy()
+            temps = temps.copy()
+            for (s, b, c), v in self._forced_cell_v.items():
+                if s == system:
+                    volts[b, c] = v
+            for (s, b), t in self._forced_temperature_c.items():
+                if s == system:
+                    temps[b] = t
+        return volts, temps
 
     # ------------------------------------------------------------------ Thevenin view
 
@@ -504,17 +509,7 @@ class BankModel:
         """
         topo = self.topology
         st = self._state
-        volts = st.cell_v[system].reshape(topo.batteries, topo.cells)
-        temps = st.temperature_c[system]
-        if self._forced_cell_v or self._forced_temperature_c:
-            volts = volts.copy()
-            temps = temps.copy()
-            for (s, b, c), v in self._forced_cell_v.items():
-                if s == system:
-                    volts[b, c] = v
-            for (s, b), t in self._forced_temperature_c.items():
-                if s == system:
-                    temps[b] = t
+        volts, temps = self._reported_rows(system)
         # whole steps, then back to volts: k / (steps per unit) equals round(k * step, 6), the
         # scalar path's rounding, for every whole k (checked for |k| <= 2e6 in the tests)
         last = self._last_reports.get(system)
