@@ -1,10 +1,13 @@
 """The twin source's trial skip: where a stretch leaves the core's quiet region, how the exit is
-narrowed to one 60 s piece (TwinSource.locate_exit), and that the snapshot it starts from is
-left untouched."""
+narrowed to one 60 s piece and then to the second (TwinSource.locate_exit), that the snapshot it
+starts from is left untouched, and that the compiled quiet loop finds the same exits as the
+interpreted one."""
 
 from __future__ import annotations
 
 import math
+
+import pytest
 
 from smallbms import scenario as sc
 from smallbms.core.quiet import QuietRegion
@@ -35,8 +38,19 @@ def region(min_cell_floor_v: float) -> QuietRegion:
                        current_a=WIDE, soc_pct=WIDE, deadline_s=None)
 
 
-def test_the_exit_is_narrowed_to_the_60_s_piece_that_left_the_region() -> None:
-    twin = TwinSource(sc.parse_scenario(SCENARIO))
+COMPILED = pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "interpreted"])
+
+
+def twin_of(text: str, compiled: bool) -> TwinSource:
+    twin = TwinSource(sc.parse_scenario(text))
+    twin.compiled_quiet = compiled
+    return twin
+
+
+@COMPILED
+def test_the_exit_is_narrowed_to_the_60_s_piece_that_left_the_region(compiled: bool) -> None:
+    twin = twin_of(SCENARIO, compiled)
+    twin.exit_resolution_s = EXIT_PIECE_S  # stop at the piece
     twin.advance_to(60.0)
     floor = twin.bank.extremes().min_cell_v - 0.02  # crossed some time into the discharge
     quiet = region(floor)
@@ -58,18 +72,24 @@ def test_the_exit_is_narrowed_to_the_60_s_piece_that_left_the_region() -> None:
     assert twin.quiet_until(start + window, quiet) < start + window
 
 
-def test_a_stretch_that_stays_inside_is_reached_whole() -> None:
-    twin = TwinSource(sc.parse_scenario(SCENARIO))
+@COMPILED
+def test_a_stretch_that_stays_inside_is_reached_whole(compiled: bool) -> None:
+    twin = twin_of(SCENARIO, compiled)
     twin.advance_to(60.0)
     quiet = region(0.0)
     assert twin.quiet_until(3 * 3600.0, quiet) == 3 * 3600.0
     assert twin.st.t_s == 3 * 3600.0
 
 
-def test_a_big_banks_exit_is_narrowed_to_the_second_that_left_the_region() -> None:
-    text = SCENARIO.replace('battery = "12.8/100"', 'battery = "12.8/100"\nparallel = 4')
-    text = text.replace("current_a = 40", "current_a = 160")
-    twin = TwinSource(sc.parse_scenario(text))
+BIG = SCENARIO.replace('battery = "12.8/100"', 'battery = "12.8/100"\nparallel = 4').replace(
+    "current_a = 40", "current_a = 160")
+
+
+@COMPILED
+@pytest.mark.parametrize("text", [SCENARIO, BIG], ids=["one battery", "four in parallel"])
+def test_the_exit_is_narrowed_to_the_second_that_left_the_region(compiled: bool,
+                                                                  text: str) -> None:
+    twin = twin_of(text, compiled)
     assert twin.exit_resolution_s == EXIT_SECOND_S
     twin.advance_to(60.0)
     quiet = region(twin.bank.extremes().min_cell_v - 0.02)
@@ -88,5 +108,24 @@ def test_a_big_banks_exit_is_narrowed_to_the_second_that_left_the_region() -> No
     assert not twin._quiet_step(EXIT_SECOND_S, quiet, c0, d0)
 
 
-def test_one_battery_keeps_the_60_s_pieces() -> None:
-    assert TwinSource(sc.parse_scenario(SCENARIO)).exit_resolution_s == EXIT_PIECE_S
+def exit_found(text: str, compiled: bool, piece: bool) -> tuple[float, float, float, float]:
+    """(where the stretch left the region, the exit located, its window, a cell voltage
+    afterwards) for one twin."""
+    twin = twin_of(text, compiled)
+    if piece:
+        twin.exit_resolution_s = EXIT_PIECE_S
+    twin.advance_to(60.0)
+    quiet = region(twin.bank.extremes().min_cell_v - 0.02)
+    snap = twin.snapshot()
+    reached = twin.quiet_until(6 * 3600.0, quiet)
+    start = twin.locate_exit(snap, quiet, reached, twin.exit_window_s)
+    window = twin.exit_window_s
+    twin.restore(snap)
+    twin.advance_to(start + window)
+    return reached, start, window, float(twin.bank.cell_voltages_v[0, 0, 0])
+
+
+@pytest.mark.parametrize("piece", [True, False], ids=["to the piece", "to the second"])
+@pytest.mark.parametrize("text", [SCENARIO, BIG], ids=["one battery", "four in parallel"])
+def test_the_compiled_loop_finds_the_same_exit_to_the_bit(text: str, piece: bool) -> None:
+    assert exit_found(text, True, piece) == exit_found(text, False, piece)

@@ -77,6 +77,14 @@ class QuietRegion:
             max_temperature_c=inward(self.max_temperature_c, temperature_c),
             current_a=inward(self.current_a, current_a))
 
+    @property
+    def bounds(self) -> RegionBounds:
+        """The region as plain numbers, for :func:`holds_values` (NaN: SoC unknown)."""
+        return (*self.min_cell_v, *self.max_cell_v, *self.min_temperature_c,
+                *self.max_temperature_c, *self.bank_voltage_v, *self.current_a, *self.soc_pct,
+                math.nan if self.soc_start_pct is None else self.soc_start_pct,
+                self.capacity_ah)
+
     def holds(self, e: IntervalExtremes, end: IntervalExtremes, current_a: float,
               charged_ah: float, discharged_ah: float) -> bool:
         """True when an interval that started inside the region stays strictly inside it: ``e``
@@ -88,19 +96,38 @@ class QuietRegion:
         went (the overvoltage clear), and the same for the temperatures, are checked at the
         interval's end: under a constant current they move one way, and the start was inside.
         """
-        return (
-            self.min_cell_v[0] < e.min_cell_v < self.min_cell_v[1]
-            and end.min_cell_v < self.min_cell_v[1]
-            and self.max_cell_v[0] < e.max_cell_v < self.max_cell_v[1]
-            and self.max_cell_v[0] < end.max_cell_v
-            and self.min_temperature_c[0] < e.min_temperature_c < self.min_temperature_c[1]
-            and end.min_temperature_c < self.min_temperature_c[1]
-            and self.max_temperature_c[0] < e.max_temperature_c < self.max_temperature_c[1]
-            and self.max_temperature_c[0] < end.max_temperature_c
-            and self.bank_voltage_v[0] < e.min_bank_v and e.max_bank_v < self.bank_voltage_v[1]
-            and self.current_a[0] < current_a < self.current_a[1]
-            and self.soc_inside(charged_ah, discharged_ah)
-        )
+        return holds_values(self.bounds, e.min_cell_v, e.max_cell_v, e.min_bank_v,
+                            e.max_bank_v, e.min_temperature_c, e.max_temperature_c,
+                            end.min_cell_v, end.max_cell_v, end.min_temperature_c,
+                            end.max_temperature_c, current_a, charged_ah, discharged_ah)
+
+
+#: :attr:`QuietRegion.bounds`: lower and upper bounds of the lowest cell, the highest cell, the
+#: lowest and the highest temperature, the bank voltage, the current and the SoC, then the SoC
+#: at the start (NaN: unknown) and the capacity.
+RegionBounds = tuple[float, float, float, float, float, float, float, float, float, float,
+                     float, float, float, float, float, float]
+
+
+def holds_values(b: RegionBounds, min_cell_v: float, max_cell_v: float, min_bank_v: float,
+                 max_bank_v: float, min_t: float, max_t: float, end_min_cell_v: float,
+                 end_max_cell_v: float, end_min_t: float, end_max_t: float, current_a: float,
+                 charged_ah: float, discharged_ah: float) -> bool:
+    """:meth:`QuietRegion.holds` on plain numbers (``b`` the region's :attr:`~QuietRegion.bounds`,
+    then the interval's extremes, the extremes of its last instant, the current and the counter
+    deltas). Plain arithmetic, so a simulator may compile it (the twin's quiet loop does)."""
+    if not (b[0] < min_cell_v < b[1] and end_min_cell_v < b[1]
+            and b[2] < max_cell_v < b[3] and b[2] < end_max_cell_v
+            and b[4] < min_t < b[5] and end_min_t < b[5]
+            and b[6] < max_t < b[7] and b[6] < end_max_t
+            and b[8] < min_bank_v and max_bank_v < b[9]
+            and b[10] < current_a < b[11]):
+        return False
+    start = b[14]
+    if math.isnan(start):  # SoC unknown: no bound
+        return True
+    after = min(100.0, max(0.0, start + soc_change_pct(charged_ah, discharged_ah, b[15])))
+    return b[12] < after < b[13]
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,9 @@ from smallbms.core.types import (
     Reading,
     RemoteInput,
 )
+from smallbms.sources import quiet_loop
 from smallbms.sources.components import from_scenario
+from smallbms.sources.resolve_schedule import RESOLVE_S, coast_after, schedule
 from smallbms.sources.script import BusState, battery_serial
 from smallbms.twin import components as comp
 from smallbms.twin.bank import (
@@ -38,35 +40,20 @@ from smallbms.twin.bank import (
     REPORT_TEMPERATURE_RESOLUTION_C,
     BankModel,
 )
+from smallbms.twin.component_table import ComponentTable
 from smallbms.twin.snapshots import shallow_copy
 
-#: (P) component currents are solved again at least this often while they move, s.
-RESOLVE_S = 60.0
-#: (P) while the currents stay put (constant-current loads, a charger in bulk, power loads on a
-#: flat voltage), the grid re-solve interval doubles up to this many RESOLVE_S.
-MAX_COAST = 16
-#: (P) "stay put": the net current moved by no more than this (relative, or 1 mA) since the
-#: last grid re-solve.
-COAST_TOLERANCE = 5e-4
-#: (P) with a charger charging, coasting stops this close (V per 12.8 V) below its charge
-#: voltage, and is capped at MAX_COAST_CHARGING below that.
-COAST_KNEE_MARGIN_V = 0.5
-MAX_COAST_CHARGING = 4
 #: (P) a physics segment that left the quiet region is stepped again in pieces this long, s, so
 #: the runner reads every tick only over the piece that left it (see
 #: :meth:`TwinSource.locate_exit`).
 EXIT_PIECE_S = 60.0
-#: (P) banks of at least this many batteries narrow the failing piece down further, to the
-#: second (:data:`EXIT_SECOND_S`). A BMS tick on a big bank is dear (~250 µs for 50 batteries:
-#: fifty reports, 400 cells), so reading ~60 ticks per exit dominated its run: a year of the
-#: 50 x 25.6/300 bank falls from 94 s to 55 s. For one battery a tick is cheap and finding the
-#: second (snapshots, 1 s physics steps) cost more than it saved (a camper year 23 s -> 26 s).
-#: Either way the BMS reads the tick before and the tick after the exit, so event times are those
-#: of an every-second run; what moves is which ticks in between the time-remaining filter and
-#: the energy counters see.
-EXIT_TO_THE_SECOND_MIN_BATTERIES = 4
+#: (P) the failing piece is then narrowed down to the second (:data:`EXIT_SECOND_S`), so the
+#: BMS reads the tick before and the tick after the exit and nothing in between: event times
+#: are those of an every-second run, and the time-remaining filter and the energy counters see
+#: few extra ticks. Stepping a 60 s piece second by second costs ~60 compiled kernel steps
+#: (:mod:`smallbms.sources.quiet_loop`); reading its ~60 ticks would cost 60 BMS ticks. (Until
+#: the quiet loop was compiled only banks of 4 batteries or more did this; see bench/README.md.)
 EXIT_SECOND_S = 1.0
-COAST_FLOOR_A = 1e-3
 #: (P) the quiet checks' margin, in report resolution steps: a little more than the half step by
 #: which a raw value and the value the BMS reads can differ.
 REPORT_MARGIN = 0.6
@@ -182,9 +169,11 @@ class TwinSource:
         #: the region was left (the caller reads every tick over it)
         self.exit_window_s = resolve_s
         #: how finely locate_exit narrows a region exit down, s
-        self.exit_resolution_s = (
-            EXIT_SECOND_S if b.series * b.parallel >= EXIT_TO_THE_SECOND_MIN_BATTERIES
-            else EXIT_PIECE_S)
+        #: quiet stretches in one compiled call where it covers them (:mod:`quiet_loop`)
+        self.compiled_quiet = True
+        #: the components as arrays for the compiled call (built on first use)
+        self.component_table: ComponentTable | None = None
+        self.exit_resolution_s = EXIT_SECOND_S
         self._resolve()
 
     # --- physics ------------------------------------------------------------------------------
@@ -224,6 +213,10 @@ class TwinSource:
 
     def advance_to(self, t_s: float) -> None:
         """Run the physics up to ``t_s`` in segments of constant current."""
+        st = self.st
+        if (self.compiled_quiet and t_s - st.t_s >= self.resolve_s
+                and quiet_loop.run(self, t_s, None) is not None):
+            return
         st = self.st
         while st.t_s < t_s - 1e-9:
             end = min(t_s, st.next_resolve_s)
@@ -281,6 +274,10 @@ class TwinSource:
         """
         st = self.st
         c0, d0 = st.counter.charged_ah, st.counter.discharged_ah
+        if self.compiled_quiet:
+            reached = quiet_loop.run(self, t_end, region, c0, d0)
+            if reached is not None:
+                return reached
         while st.t_s < t_end - 1e-9:
             start = st.t_s
             end = min(t_end, st.next_resolve_s)
@@ -300,7 +297,7 @@ class TwinSource:
 
         Re-runs the quiet part from a copy of ``snap`` (the same segments, so the same
         physics), then steps the failing segment in :data:`EXIT_PIECE_S` pieces and, when
-        :attr:`exit_resolution_s` is finer (big banks), the failing piece again second by
+        :attr:`exit_resolution_s` is finer (by default), the failing piece again second by
         second. Returns the start of the first piece that left the region and sets
         ``exit_window_s`` to its length (the caller then reads every tick over only that
         stretch); a segment no longer than the resolution, or quiet in pieces (sub-step
@@ -312,6 +309,11 @@ class TwinSource:
         fine = self.exit_resolution_s
         if window_s <= fine + 1e-9:
             return start_s
+        if self.compiled_quiet and quiet_loop.covers(self):
+            found = self._locate_exit_compiled(snap, region, start_s, end)
+            if found is not None:
+                return found
+            self.exit_window_s = window_s
         self.restore(_copy_state(snap))
         st = self.st
         c0, d0 = st.counter.charged_ah, st.counter.discharged_ah
@@ -336,6 +338,49 @@ class TwinSource:
                 return t
             t = piece_end
         return start_s
+
+    def _quiet_prefix(self, snap: _State, region: QuietRegion, start_s: float,
+                      ) -> tuple[float, float] | None:
+        """From a copy of ``snap``, the quiet part up to ``start_s`` again; the counters at
+        ``snap`` (None if it was not quiet: cannot happen, the physics is deterministic)."""
+        self.restore(_copy_state(snap))
+        st = self.st
+        c0, d0 = st.counter.charged_ah, st.counter.discharged_ah
+        if self.quiet_until(start_s, region) < start_s - 1e-9:  # pragma: no cover
+            return None
+        st.t_s = start_s
+        return c0, d0
+
+    def _locate_exit_compiled(self, snap: _State, region: QuietRegion, start_s: float,
+                              end: float) -> float | None:
+        """:meth:`locate_exit` with the pieces stepped by the compiled loop: the same pieces
+        in the same order, so the same answer. The state at the failing piece's start is not
+        copied but reached again from ``snap``. None: hand back to the interpreted search."""
+        fine = self.exit_resolution_s
+        counters = self._quiet_prefix(snap, region, start_s)
+        if counters is None:  # pragma: no cover
+            return start_s
+        c0, d0 = counters
+        reached = quiet_loop.run(self, end, region, c0, d0, piece_s=EXIT_PIECE_S)
+        if reached is None:  # pragma: no cover - an invalid step: the interpreted path raises
+            return None
+        if reached >= end - 1e-9:  # quiet in pieces (sub-step rounding): the whole segment
+            return start_s
+        t = reached
+        piece_end = min(end, t + EXIT_PIECE_S)
+        if piece_end - t <= fine + 1e-9:
+            return t
+        counters = self._quiet_prefix(snap, region, start_s)
+        if counters is None or quiet_loop.run(  # pragma: no cover - determinism
+                self, t, region, c0, d0, piece_s=EXIT_PIECE_S) != t:
+            return None
+        inner = quiet_loop.run(self, piece_end, region, c0, d0, piece_s=fine)
+        if inner is None:  # pragma: no cover
+            return None
+        if inner >= piece_end - 1e-9:  # quiet second by second: the whole piece
+            self.exit_window_s = piece_end - t
+            return t
+        return inner
 
     # --- what the BMS reads -------------------------------------------------------------------
 
@@ -413,24 +458,10 @@ def next_coast(coast: int, on_grid: bool, before_a: float, now_a: float,
     time. The rule reads only the physics, never when the BMS reads, so skipping BMS calls
     leaves the current profile unchanged.
     """
-    steady = abs(now_a - before_a) <= max(COAST_FLOOR_A, COAST_TOLERANCE * abs(before_a))
     charging = any(i > 0.0 for i, c in zip(currents_a, components, strict=True)
                    if c.role == "charger")
-    near_top = terminal_v >= view.charge_voltage_v - COAST_KNEE_MARGIN_V * view.scale
-    cap = 1 if charging and near_top else (MAX_COAST_CHARGING if charging else MAX_COAST)
-    if not on_grid:
-        return min(coast, cap)
-    return min(coast * 2, cap) if steady else 1
-
-
-def schedule(t_s: float, coast: int, change_s: float | None,
-             resolve_s: float = RESOLVE_S) -> tuple[float, bool]:
-    """The next re-solve after ``t_s``: (time, whether it is a grid point rather than a
-    component's change time)."""
-    grid = (math.floor(t_s / resolve_s + 1e-9) + coast) * resolve_s
-    if change_s is None or grid <= change_s:
-        return grid, True
-    return max(change_s, t_s + 1e-3), False
+    return coast_after(coast, on_grid, before_a, now_a, charging, terminal_v,
+                       view.charge_voltage_v, view.scale)
 
 
 def _copy_state(st: _State) -> _State:

@@ -46,14 +46,13 @@ from smallbms.events import EventWriter, history_summary
 from smallbms.runner import BmsLoop
 from smallbms.simulate import initial_core
 from smallbms.sources.components import from_scenario
+from smallbms.sources.resolve_schedule import RESOLVE_S, schedule
 from smallbms.sources.twin import (
     CURRENT_DECIMALS,
     DEFAULT_TWIN_SOC_PCT,
-    RESOLVE_S,
     bms_draw_a,
     next_coast,
     region_for_reports,
-    schedule,
 )
 from smallbms.twin import components as comp
 from smallbms.twin.bank import BankModel

@@ -135,7 +135,11 @@ class PvArray:
         """Share of clear-sky power that passes the clouds at ``t_s`` (0.1..1)."""
         if self.cloudiness <= 0.0:
             return 1.0
-        index = math.floor(t_s / self.cloud_interval_s)
+        return self.cloud_factor_of_interval(math.floor(t_s / self.cloud_interval_s))
+
+    def cloud_factor_of_interval(self, index: int) -> float:
+        """Share of clear-sky power that passes the clouds in cloud interval ``index`` (the
+        one starting at ``index * cloud_interval_s``), with ``cloudiness`` above 0."""
         if hashed_uniform(self.seed, self.stream, index, 0) >= self.cloudiness:
             return 1.0
         low, high = OVERCAST_FACTOR_RANGE
