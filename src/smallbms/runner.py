@@ -4,10 +4,10 @@ A tick takes the source's reading of time t, lets the I/O adapters change it (a 
 input, output read-backs), steps the core with the commands of time t, then carries the decision
 out: the system obeys it (the twin's chargers and loads follow the outputs and the BMS draws
 its own current in the self-consumption state the core decided, SPEC 14) and the adapters drive
-the outputs. :class:`smallbms.simulate.Runner`, :class:`smallbms.service.device.Device` and
-each system of :class:`smallbms.sweep.fleet.Fleet` tick through :class:`BmsLoop`. When to tick
-stays the caller's: the device every tick of its clock, the runner on its step grid and skipping
-quiet stretches (``Core.quiet_region``), the fleet when a system leaves its quiet region.
+the outputs. :class:`smallbms.simulate.Runner` (also for each system of a fleet) and
+:class:`smallbms.service.device.Device` tick through :class:`BmsLoop`. When to tick stays the
+caller's: the device every tick of its clock, the runner on its step grid and skipping quiet
+stretches (``Core.quiet_region``).
 
 May import the core and nothing that does I/O.
 """

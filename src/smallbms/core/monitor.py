@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-#: a float, or a numpy array of them (the fleet counts many systems at once)
+#: a float, or a numpy array of them (plain arithmetic that works on many systems at once)
 Amount = TypeVar("Amount", float, "NDArray[np.float64]")
 
 CHARGE_EFFICIENCY = 0.99  # (P) share of charged Ah that is stored
@@ -61,7 +61,7 @@ class MonitorVolatile:
 def counted_ah(current_a: Amount, dt_s: float) -> tuple[Amount, Amount]:
     """(Ah charged, Ah discharged) a coulomb counter adds for ``dt_s`` at ``current_a``, with
     SPEC 9's current threshold: smaller currents count as zero. Plain arithmetic, so it works
-    elementwise on numpy arrays too (the fleet counts many systems at once)."""
+    elementwise on numpy arrays too, and the twin's compiled quiet loop compiles it as it is."""
     ah = current_a * dt_s / 3600.0
     return ah * (current_a >= CURRENT_THRESHOLD_A), -ah * (current_a <= -CURRENT_THRESHOLD_A)
 

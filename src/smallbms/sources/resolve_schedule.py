@@ -1,8 +1,8 @@
 """When the twin solves its component currents again: the re-solve grid and its coasting.
 
-Plain arithmetic on numbers, used by :class:`smallbms.sources.twin.TwinSource`, the batched
-fleet and the compiled quiet loop (:mod:`smallbms.sources.quiet_loop`) alike, so all three
-re-solve at the same times.
+Plain arithmetic on numbers, used by :class:`smallbms.sources.twin.TwinSource` and compiled as
+they are by its quiet loop (:mod:`smallbms.sources.quiet_loop`), so both re-solve at the same
+times.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ figures per variant, with a page of plots and a plain recommendation (docs/sweep
 
 :mod:`~smallbms.sweep.spec` reads the sweep file, :mod:`~smallbms.sweep.metrics` runs one
 variant, :mod:`~smallbms.sweep.run` runs them all (here or on Dask) and writes the CSV and
-Parquet files, :mod:`~smallbms.sweep.report` the HTML page. :mod:`~smallbms.sweep.fleet` runs N systems
-of one design batched on the twin's systems axis (each with its own BMS core).
+Parquet files, :mod:`~smallbms.sweep.report` the HTML page. :mod:`~smallbms.sweep.fleet` runs N
+systems of one design, each its own run with its own seed and BMS core.
 
 May import: the runners (:mod:`smallbms.simulate`), the scenario format, the twin, the core's
 types, :mod:`smallbms.durations`; Dask, pyarrow and matplotlib only inside the functions that
