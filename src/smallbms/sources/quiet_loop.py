@@ -92,9 +92,10 @@ def _stretch(
     Without ``check_region`` this is :meth:`TwinSource.advance_to` (an empty segment is
     skipped rather than looked at). A finite ``piece_s`` steps the present segment in pieces of
     at most that length, without re-solving (:meth:`TwinSource.locate_exit`)."""
-    (i_bank, _np, _ns, _nc, _soc, v1, ocv, gfac, cell_v, bleed, _iq, r0, r1, _sd, temp, arr,
-     damaged, _cth, _gth, _amb, _tab, _smin, _inv, _clo, _chi, _ksoc, _tau, _ear, _tref,
-     _bv, _bdv, _rb, _dv, _istr, v_term, ext) = kargs
+    (i_bank, k_par, k_ser, k_cell, soc, v1, ocv, gfac, cell_v, bleed, inv_q, r0, r1, sd, temp,
+     arr, damaged, c_th, g_th, ambient, table, soc_min, inv_step, clamp_lo, clamp_hi, k_soc,
+     tau, ea_r, t_ref, bal_v, bal_dv, r_bleed, damage_v, i_string, v_term, ext) = kargs
+    n_sys = soc.shape[0]  # typed as the kernel's own serial entry point calls it (one compile)
     ints, floats, state, prof_t, prof_v, prof_c, win, sun, clouds = tab
     nominal_v, capacity_ah, charge_v, float_v = ratings
     n_b = damaged.shape[1]
@@ -136,7 +137,10 @@ def _stretch(
                 ext[0, 5] = max(ext[0, 5], temp[0, b])
         else:
             n_sub = max(1, math.ceil(dt / max_substep_s - 1e-9))
-            _systems(0, 1, n_sub, dt / n_sub, *kargs, work, cells)
+            _systems(0, n_sys, n_sub, dt / n_sub, i_bank, k_par, k_ser, k_cell, soc, v1, ocv,
+                     gfac, cell_v, bleed, inv_q, r0, r1, sd, temp, arr, damaged, c_th, g_th,
+                     ambient, table, soc_min, inv_step, clamp_lo, clamp_hi, k_soc, tau, ea_r,
+                     t_ref, bal_v, bal_dv, r_bleed, damage_v, i_string, v_term, ext, work, cells)
             ah = i_bank[0] * dt / 3600.0
             bank_ah[0] += max(ah, 0.0)
             bank_ah[1] += max(-ah, 0.0)
