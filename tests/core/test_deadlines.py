@@ -142,11 +142,14 @@ def _present(drv: Driver) -> dict[str, float]:
 
 
 def _inside(lo: float, hi: float, p: float, frac: float) -> float:
-    """A point between the present value and one bound (``frac`` of the way), strictly inside."""
+    """A point between the present value and one bound (``frac`` of the way), strictly inside
+    (the present value where the bound is too close for a point between: one ulp away, as the
+    temperature trips' bounds are)."""
     upper = hi if math.isfinite(hi) else p + 5.0
     lower = lo if math.isfinite(lo) else p - 5.0
     target = upper if frac >= 0 else lower
-    return p + abs(frac) * (target - p)
+    x = p + abs(frac) * (target - p)
+    return x if lo < x < hi else p
 
 
 def _outcome(d: Decision) -> tuple[object, ...]:
@@ -160,6 +163,8 @@ STATES = {
     "a_b01": [one_cell(2.7)] * 35,
     "overvoltage": [one_cell(3.8)],
     "cold": [reading(temperature_c=2.0)],
+    "at_the_low_charge_temperature_trip": [reading(temperature_c=5.0)],
+    "at_the_high_temperature_trip": [reading(temperature_c=50.0)],
     "a_b09": [reading(temperature_c=55.0)],
     "charging_near_full": [reading(bank_voltage_v=13.9, current_a=20.0)],
     "sync_timer_running": [reading(bank_voltage_v=14.1, current_a=2.0)] * 10,

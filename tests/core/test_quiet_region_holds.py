@@ -74,3 +74,24 @@ def test_the_end_bounds_the_other_side(end_low: float, end_high: float) -> None:
     end = IntervalExtremes(end_low, max(end_low, end_high), 13.0, 13.0, 20.0, 21.0)
     expected = end_low < 3.4 and max(end_low, end_high) > 3.1
     assert REGION.holds(INSIDE, end, -5.0, 0.0, 0.0) == expected
+
+
+def test_a_battery_exactly_at_a_trip_temperature_is_quiet() -> None:
+    """Charging stops below 5 °C and A-B09 comes above 50 °C: a battery at exactly 5.0 or 50.0 °C
+    (one that sits at its ambient) changes nothing, so it is inside the quiet region; a tenth of
+    a degree beyond is not."""
+    from smallbms.core.latch import ProtectionLatches
+    from smallbms.core.quiet import QuietInputs, quiet_region
+    from smallbms.core.settings import Settings
+
+    latches = ProtectionLatches(low_bank_delay_s=30.0, comms_warning_delay_s=5.0,
+                                comms_alarm_delay_s=30.0)
+    q = quiet_region(QuietInputs(latches, Settings(), None, "ng", 13.2, None, None, None))
+    at_low = IntervalExtremes(3.2, 3.3, 12.8, 13.2, 5.0, 5.0)
+    at_high = IntervalExtremes(3.2, 3.3, 12.8, 13.2, 50.0, 50.0)
+    assert q.holds(at_low, at_low, 0.0, 0.0, 0.0)
+    assert q.holds(at_high, at_high, 0.0, 0.0, 0.0)
+    below = IntervalExtremes(3.2, 3.3, 12.8, 13.2, 4.9, 5.0)
+    above = IntervalExtremes(3.2, 3.3, 12.8, 13.2, 50.0, 50.1)
+    assert not q.holds(below, below, 0.0, 0.0, 0.0)
+    assert not q.holds(above, above, 0.0, 0.0, 0.0)

@@ -124,6 +124,26 @@ current_a = 20
 """
 
 
+AT_THE_TRIP_TEMPERATURE = """
+name = "a cabin at 5 °C: the batteries sit on the low-charge-temperature trip"
+duration = "6h"
+seed = 8
+[bank]
+battery = "12.8/100"
+soc_pct = 26
+temperature_c = 5
+source = "twin"
+[[component]]
+kind = "dc_load"
+profile = [[0, 3.0], ["2h", 8.0], ["3h", 1.0]]
+controlled_by = "none"
+[[component]]
+kind = "ac_charger"
+current_a = 10
+on = [["3h", "5h"]]
+"""
+
+
 def events(s: sc.Scenario, skip: bool) -> list[dict[str, Any]]:
     """The run's output, code and LED events (samples and the summary left out)."""
     buf = io.StringIO()
@@ -179,6 +199,19 @@ def test_fifty_batteries_cycling_the_charge_disconnect() -> None:
     cycles = [e for e in ev if e["type"] == "output" and e["output"] == "charge_disconnect"
               and e["state"] == "floating"]
     assert len(cycles) >= 3
+    assert_same(s)
+
+
+def test_batteries_at_a_trip_temperature_still_skip() -> None:
+    """At a 5 °C ambient the batteries report 5.0 °C, on the low-charge-temperature trip (which
+    acts below it): nothing changes, and the run skips instead of reading every second."""
+    s = sc.parse_scenario(AT_THE_TRIP_TEMPERATURE)
+    buf = io.StringIO()
+    runner = make_runner(s, buf, 900.0, log=lambda _m: None, skip=True)
+    runner.run()
+    samples = [json.loads(x) for x in buf.getvalue().splitlines() if '"sample"' in x]
+    assert sum(x["temperature_c"] == 5.0 for x in samples) >= 10  # of 24: sitting on the trip
+    assert runner.core_steps < 300  # 6 h: 21,600 ticks if read every second
     assert_same(s)
 
 

@@ -164,11 +164,14 @@ def quiet_region(q: QuietInputs) -> QuietRegion:
     max_cell = (
         (th.CELL_OVERVOLTAGE_CLEAR_V, inf) if la.overvoltage.active
         else (-inf, th.CELL_OVERVOLTAGE_TRIP_V))
+    # the temperature trips are strict (below 5 °C, above 50 °C): a battery exactly at the trip
+    # temperature (one at a 5 °C ambient) is inside, so the open bound sits one ulp outside it
     min_t = (
         (-inf, th.LOW_CHARGE_TEMP_CLEAR_C) if la.low_temp.active
-        else (th.LOW_CHARGE_TEMP_TRIP_C, inf))
+        else (math.nextafter(th.LOW_CHARGE_TEMP_TRIP_C, -inf), inf))
     max_t = (
-        (th.HIGH_TEMP_CLEAR_C, inf) if la.high_temp.active else (-inf, th.HIGH_TEMP_TRIP_C))
+        (th.HIGH_TEMP_CLEAR_C, inf) if la.high_temp.active
+        else (-inf, math.nextafter(th.HIGH_TEMP_TRIP_C, inf)))
     vlo, vhi = th.BANK_VOLTAGE_MIN_V, th.BANK_VOLTAGE_MAX_V
     if la.e_b09.active:  # stay on the side of the window we are on
         if q.bank_voltage_v < th.BANK_VOLTAGE_MIN_V + th.BANK_VOLTAGE_CLEAR_MARGIN_V:

@@ -34,6 +34,7 @@ from smallbms.sources.resolve_schedule import coast_after, schedule
 from smallbms.twin import cell as kernel
 from smallbms.twin import component_table as ctab
 from smallbms.twin import thevenin as compiled_thevenin
+from smallbms.twin.bank import reported_temperature_c
 from smallbms.twin.components import SOLAR_DAYLIGHT_STEP_S
 
 _numba: Any
@@ -149,9 +150,11 @@ def _stretch(
         counter[0] += c
         counter[1] += d
         lo, hi, t_lo, t_hi = _row_extremes(cell_v[0], temp[0])
-        if check_region and not _holds(region, ext[0, 0], ext[0, 1], ext[0, 2], ext[0, 3], ext[0, 4],
-                            ext[0, 5], lo, hi, t_lo, t_hi, net, counter[0] - c0,
-                            counter[1] - d0):
+        # sources.twin.quiet_holds: the temperatures as reported
+        if check_region and not _holds(
+                region, ext[0, 0], ext[0, 1], ext[0, 2], ext[0, 3], _reported_t(ext[0, 4]),
+                _reported_t(ext[0, 5]), lo, hi, _reported_t(t_lo), _reported_t(t_hi), net,
+                counter[0] - c0, counter[1] - d0):
             fres[R_WINDOW] = end - start
             t = start
             status = LEFT_REGION
@@ -214,6 +217,7 @@ if _numba is not None:  # pragma: no branch
     _one_system = compiled_thevenin._one_system_jit
     _counted = _jit(counted_ah)
     _holds = _jit(holds_values)
+    _reported_t = _jit(reported_temperature_c)
     _schedule = _jit(schedule)
     _coast_after = _jit(coast_after)
     _stretch_jit: Any = _jit(_stretch)

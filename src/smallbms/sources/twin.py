@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from smallbms import scenario as sc
 from smallbms.core.monitor import ChargeCounter
-from smallbms.core.quiet import QuietRegion
+from smallbms.core.quiet import QuietRegion, holds_values
 from smallbms.core.types import (
     BatteryReport,
     Decision,
@@ -37,8 +37,8 @@ from smallbms.sources.script import BusState, battery_serial
 from smallbms.twin import components as comp
 from smallbms.twin.bank import (
     REPORT_CELL_RESOLUTION_V,
-    REPORT_TEMPERATURE_RESOLUTION_C,
     BankModel,
+    reported_temperature_c,
 )
 from smallbms.twin.component_table import ComponentTable
 from smallbms.twin.snapshots import shallow_copy
@@ -126,13 +126,26 @@ class _State:
 
 
 def region_for_reports(region: QuietRegion) -> QuietRegion:
-    """``region`` narrowed for the twin's rounding: the core sees cell voltages, temperatures and
-    the current rounded to the report resolution, the quiet checks see the raw values, so the
-    bounds move inwards by a little more than half a step (the region is left no later than the
-    value the BMS reads reaches a bound)."""
-    return region.narrowed(REPORT_MARGIN * REPORT_CELL_RESOLUTION_V,
-                           REPORT_MARGIN * REPORT_TEMPERATURE_RESOLUTION_C,
+    """``region`` narrowed for the twin's rounding: the core sees cell voltages and the current
+    rounded to the report resolution, the quiet checks see the raw values, so those bounds move
+    inwards by a little more than half a step (the region is left no later than the value the
+    BMS reads reaches a bound). Temperatures are checked as reported
+    (:func:`quiet_holds`): a battery that sits at its ambient temperature, on a trip level, would
+    otherwise never be quiet."""
+    return region.narrowed(REPORT_MARGIN * REPORT_CELL_RESOLUTION_V, 0.0,
                            REPORT_MARGIN * CURRENT_RESOLUTION_A)
+
+
+def quiet_holds(region: QuietRegion, e: IntervalExtremes, end: IntervalExtremes,
+                current_a: float, charged_ah: float, discharged_ah: float) -> bool:
+    """:meth:`QuietRegion.holds` on a physics segment of the twin (``region`` from
+    :func:`region_for_reports`): the temperatures as the batteries report them (rounding is
+    monotonic, so the reported extremes are the rounded raw ones), the rest raw."""
+    q = reported_temperature_c
+    return holds_values(region.bounds, e.min_cell_v, e.max_cell_v, e.min_bank_v, e.max_bank_v,
+                        q(e.min_temperature_c), q(e.max_temperature_c), end.min_cell_v,
+                        end.max_cell_v, q(end.min_temperature_c), q(end.max_temperature_c),
+                        current_a, charged_ah, discharged_ah)
 
 
 def bms_draw_a(profile: Profile, d: Decision) -> float:
@@ -257,8 +270,8 @@ class TwinSource:
         st.bank.step(dt_s, current)
         st.counter.add(current, dt_s)
         e = st.bank.extremes()
-        if not region.holds(e, st.bank.extremes_now(), current, st.counter.charged_ah - c0,
-                            st.counter.discharged_ah - d0):
+        if not quiet_holds(region, e, st.bank.extremes_now(), current,
+                           st.counter.charged_ah - c0, st.counter.discharged_ah - d0):
             return False
         st.span.add(e)
         return True

@@ -60,6 +60,14 @@ _CURRENT_STEPS_PER_A = float(round(1.0 / REPORT_CURRENT_RESOLUTION_A))
 _RESOLUTIONS = (REPORT_CELL_RESOLUTION_V, _CELL_STEPS_PER_V,
                 REPORT_TEMPERATURE_RESOLUTION_C, _TEMPERATURE_STEPS_PER_C,
                 REPORT_CURRENT_RESOLUTION_A, _CURRENT_STEPS_PER_A)
+
+
+def reported_temperature_c(celsius: float) -> float:
+    """A battery temperature as the bus reports it, °C (what the BMS reads): the report table's
+    arithmetic. Plain arithmetic, so compiled code can call it as it is."""
+    return float(np.rint(celsius / REPORT_TEMPERATURE_RESOLUTION_C) / _TEMPERATURE_STEPS_PER_C)
+
+
 #: Default largest internal sub-step (s); the RC and thermal updates are exact for any step,
 #: sub-steps keep SoC-dependent OCV/resistance, balancing and extremes accurate.
 DEFAULT_MAX_SUBSTEP_S = 10.0
