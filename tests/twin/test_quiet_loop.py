@@ -90,6 +90,22 @@ kind = "dc_load"
 profile = "night_lights"
 """
 
+DAMAGE = """
+name = "an uncontrolled load runs two batteries in series flat"
+duration = "20h"
+seed = 9
+[bank]
+battery = "12.8/100"
+series = 2
+soc_pct = 6
+temperature_c = 20
+source = "twin"
+[[component]]
+kind = "dc_load"
+current_a = 6
+controlled_by = "none"
+"""
+
 FAULT = CAMPER.replace('duration = "4d"', 'duration = "2d"') + """
 [[event]]
 at = "30h"
@@ -114,14 +130,17 @@ def run(text: str, compiled: bool) -> tuple[str, bool]:
     return out.getvalue(), runner.twin.component_table is not None
 
 
-@pytest.mark.parametrize("text", [CAMPER, EVERYTHING, POLAR, FAULT],
-                         ids=["camper", "every kind, 2 x 2", "polar night", "forced cell"])
+@pytest.mark.parametrize("text", [CAMPER, EVERYTHING, POLAR, FAULT, DAMAGE],
+                         ids=["camper", "every kind, 2 x 2", "polar night", "forced cell",
+                              "cells damaged"])
 def test_compiled_and_interpreted_runs_write_the_same_events(text: str) -> None:
     compiled, used = run(text, True)
     interpreted, unused = run(text, False)
     assert used and not unused
     assert compiled.count("\n") > 10
     assert compiled == interpreted
+    if text is DAMAGE:  # the damage times come from inside the compiled stretch
+        assert '"damaged_batteries": [0, 1]' in compiled
 
 
 def test_the_loop_covers_a_plain_twin_only() -> None:

@@ -291,9 +291,11 @@ def run(twin: Twin, t_end: float, region: QuietRegion | None, c0: float = 0.0,
         span.tolist())
     st.counter.charged_ah, st.counter.discharged_ah = counter.tolist()
     bank._charged_ah[0], bank._discharged_ah[0] = bank_ah
-    new = [i for i in range(n_b) if not math.isnan(damaged_at[i]) and i not in st.damaged_at_s]
-    for i in sorted(new, key=lambda i: (float(damaged_at[i]), i)):  # in the order seen
-        st.damaged_at_s[i] = float(damaged_at[i])
+    if len(st.damaged_at_s) < int(np.count_nonzero(~np.isnan(damaged_at))):
+        at = damaged_at.tolist()
+        new = [i for i in range(n_b) if not math.isnan(at[i]) and i not in st.damaged_at_s]
+        for i in sorted(new, key=lambda i: (at[i], i)):  # in the order seen
+            st.damaged_at_s[i] = at[i]
     if status == LEFT_REGION:
         twin.exit_window_s = float(fres[R_WINDOW])
         return float(fres[R_T])
