@@ -7,6 +7,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from smallbms.core.types import (
     Decision,
@@ -169,6 +171,7 @@ STATES = {
     "charging_near_full": [reading(bank_voltage_v=13.9, current_a=20.0)],
     "sync_timer_running": [reading(bank_voltage_v=14.1, current_a=2.0)] * 10,
     "low_bank_pending": [reading(bank_voltage_v=9.8)] * 3,
+    "e_b09_low_side": [reading(bank_voltage_v=8.5)] * 3,
     "soc_low": [reading(current_a=-5.0)],
 }
 
@@ -218,3 +221,27 @@ def test_a_reading_inside_the_quiet_region_leaves_outputs_and_codes_unchanged(
     t = now + 1.0 if dl is None else min(now + 1.0, (now + dl) / 2)
     d = drv.at(t, r)
     assert _outcome(d) == before, (r, d)
+
+
+@settings(max_examples=60, deadline=None)
+@given(volts=st.floats(0.0, 7.999), cell_v=st.floats(1.0, 4.2), temp=st.floats(-30.0, 80.0),
+       current=st.floats(-200.0, 200.0))
+def test_without_supply_a_reading_inside_the_quiet_region_changes_nothing(
+    volts: float, cell_v: float, temp: float, current: float
+) -> None:
+    """Below 8 V the BMS has no power: its region is every reading below 8 V, and any such
+    reading leaves outputs, codes and LEDs as they are."""
+    drv = Driver()
+    drv.commission()
+    for _ in range(3):
+        drv.tick(reading(bank_voltage_v=8.5))
+    drv.tick(reading(bank_voltage_v=7.5))
+    assert not drv.core.powered
+    q = drv.core.quiet_region()
+    assert q.bank_voltage_v == (-math.inf, 8.0)
+    before = _outcome(drv.last)
+    now = drv.now
+    assert now is not None
+    r = reading(batteries=(battery(cells=(cell_v,) * 4, temperature_c=temp),),
+                bank_voltage_v=volts, current_a=current)
+    assert _outcome(drv.at(now + 1.0, r)) == before

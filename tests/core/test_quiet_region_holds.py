@@ -95,3 +95,43 @@ def test_a_battery_exactly_at_a_trip_temperature_is_quiet() -> None:
     above = IntervalExtremes(3.2, 3.3, 12.8, 13.2, 50.0, 50.1)
     assert not q.holds(below, below, 0.0, 0.0, 0.0)
     assert not q.holds(above, above, 0.0, 0.0, 0.0)
+
+
+def test_below_the_supply_voltage_leaves_the_region_while_e_b09_is_active() -> None:
+    """E-B09 on the low side (the bank below 9 V) keeps the region open downwards for the
+    voltage window, but below 8 V the BMS has no power at all: that is a change, so the region
+    ends there (at 8.0 V exactly it still runs)."""
+    from smallbms.core.latch import ProtectionLatches
+    from smallbms.core.quiet import QuietInputs, quiet_region
+    from smallbms.core.settings import Settings
+
+    latches = ProtectionLatches(low_bank_delay_s=30.0, comms_warning_delay_s=5.0,
+                                comms_alarm_delay_s=30.0)
+    latches.e_b09.update(True, False, 0.0)
+    assert latches.e_b09.active
+    q = quiet_region(QuietInputs(latches, Settings(), None, "ng", 8.5, None, None, None))
+
+    def at(volts: float) -> IntervalExtremes:
+        return IntervalExtremes(3.3, 3.35, volts, volts, 20.0, 20.0)
+
+    assert q.holds(at(8.0), at(8.0), 0.0, 0.0, 0.0)
+    assert q.holds(at(9.1), at(9.1), 0.0, 0.0, 0.0)
+    assert not q.holds(at(7.99), at(7.99), 0.0, 0.0, 0.0)
+    assert not q.holds(at(9.2), at(9.2), 0.0, 0.0, 0.0)
+
+
+def test_without_supply_only_the_supply_coming_back_leaves_the_region() -> None:
+    """Below 8 V the BMS has no power and decides nothing: the region is every reading below
+    8 V, whatever the cells, temperatures or current say; at 8 V it starts again."""
+    from smallbms.core.latch import ProtectionLatches
+    from smallbms.core.quiet import QuietInputs, quiet_region
+    from smallbms.core.settings import Settings
+
+    latches = ProtectionLatches(low_bank_delay_s=30.0, comms_warning_delay_s=5.0,
+                                comms_alarm_delay_s=30.0)
+    q = quiet_region(QuietInputs(latches, Settings(), None, "ng", 7.0, None, None, None,
+                                 powered=False))
+    odd = IntervalExtremes(1.5, 4.5, 6.0, 7.9, -20.0, 70.0)
+    assert q.holds(odd, odd, -300.0, 0.0, 50.0)
+    at_supply = IntervalExtremes(1.5, 4.5, 6.0, 8.0, -20.0, 70.0)
+    assert not q.holds(at_supply, at_supply, 0.0, 0.0, 0.0)

@@ -120,6 +120,7 @@ def exit_found(text: str, compiled: bool, piece: bool) -> tuple[float, float, fl
     reached = twin.quiet_until(6 * 3600.0, quiet)
     start = twin.locate_exit(snap, quiet, reached, twin.exit_window_s)
     window = twin.exit_window_s
+    assert (twin.component_table is not None) == compiled  # the compiled search ran, or not
     twin.restore(snap)
     twin.advance_to(start + window)
     return reached, start, window, float(twin.bank.cell_voltages_v[0, 0, 0])

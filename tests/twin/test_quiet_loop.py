@@ -6,6 +6,7 @@ faults (a forced cell: the interpreter takes over)."""
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import pytest
 
@@ -133,8 +134,23 @@ def run(text: str, compiled: bool) -> tuple[str, bool]:
 @pytest.mark.parametrize("text", [CAMPER, EVERYTHING, POLAR, FAULT, DAMAGE],
                          ids=["camper", "every kind, 2 x 2", "polar night", "forced cell",
                               "cells damaged"])
-def test_compiled_and_interpreted_runs_write_the_same_events(text: str) -> None:
+def test_compiled_and_interpreted_runs_write_the_same_events(
+        text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    outcomes: list[float | None] = []
+    real_run = quiet_loop.run
+
+    def counted(*args: Any, **kwargs: Any) -> float | None:
+        reached = real_run(*args, **kwargs)
+        outcomes.append(reached)
+        return reached
+
+    monkeypatch.setattr(quiet_loop, "run", counted)
     compiled, used = run(text, True)
+    handed_back = outcomes.count(None)
+    if text in (POLAR, FAULT):  # the sun beyond the table; a forced cell
+        assert handed_back > 0
+    else:
+        assert handed_back == 0
     interpreted, unused = run(text, False)
     assert used and not unused
     assert compiled.count("\n") > 10

@@ -144,6 +144,42 @@ on = [["3h", "5h"]]
 """
 
 
+CREEPING_TO_A_TRIP = """
+name = "batteries creeping through the 50 °C trip (ambient 50.0502 °C, a charger from 6 h)"
+duration = "7h20m"
+seed = 8
+[bank]
+battery = "12.8/100"
+soc_pct = 40
+temperature_c = 49
+ambient_c = 50.0502
+source = "twin"
+[[component]]
+kind = "dc_load"
+current_a = 5
+controlled_by = "none"
+[[component]]
+kind = "ac_charger"
+current_a = 10
+on = [["6h", "9h"]]
+"""
+
+RUN_FLAT_BELOW_THE_SUPPLY = """
+name = "an uncontrolled load runs the bank below 9 V (E-B09) and then below 8 V (no supply)"
+duration = "3h"
+seed = 9
+[bank]
+battery = "12.8/100"
+soc_pct = 4
+temperature_c = 20
+source = "twin"
+[[component]]
+kind = "dc_load"
+current_a = 8
+controlled_by = "none"
+"""
+
+
 def events(s: sc.Scenario, skip: bool) -> list[dict[str, Any]]:
     """The run's output, code and LED events (samples and the summary left out)."""
     buf = io.StringIO()
@@ -212,6 +248,28 @@ def test_batteries_at_a_trip_temperature_still_skip() -> None:
     samples = [json.loads(x) for x in buf.getvalue().splitlines() if '"sample"' in x]
     assert sum(x["temperature_c"] == 5.0 for x in samples) >= 10  # of 24: sitting on the trip
     assert runner.core_steps < 300  # 6 h: 21,600 ticks if read every second
+    assert_same(s)
+
+
+def test_a_temperature_creeping_through_a_trip() -> None:
+    """The batteries warm towards an ambient a hair above the rounding edge (50.05 °C, reported
+    50.1 °C: past the 50 °C trip) and cross it after some 7 hours, ever more slowly. The skipping
+    and the every-second run step the cells differently and part by ~1e-5 °C, which a creep
+    this slow turns into seconds: the temperature guard makes the skipping run read every
+    second near the edge, and A-B09 comes at the every-second run's second (2 s early
+    without it)."""
+    s = sc.parse_scenario(CREEPING_TO_A_TRIP)
+    codes = [(e["code"], e["state"]) for e in events(s, True) if e["type"] == "code"]
+    assert ("A-B09", "active") in codes
+    assert_same(s)
+
+
+def test_running_flat_below_the_supply_voltage() -> None:
+    """With E-B09 active on the low side the skip still stops where the BMS loses its supply
+    (below 8 V), not one sample later."""
+    s = sc.parse_scenario(RUN_FLAT_BELOW_THE_SUPPLY)
+    ev = events(s, True)
+    assert any(e["type"] == "code" and e["code"] == "E-B09" for e in ev)
     assert_same(s)
 
 

@@ -650,7 +650,7 @@ class Core:
         return quiet_region(QuietInputs(
             latches=self.latches, settings=self.p.settings, bank=bank, profile=self.profile,
             bank_voltage_v=self.m.bank_voltage_v, sync_timer=self.mv.sync_timer,
-            soc_pct=soc, deadline_s=self.next_deadline_s()))
+            soc_pct=soc, deadline_s=self.next_deadline_s(), powered=self.powered))
 
     def snapshot(self, decision: Decision, t_s: float, wall_s: float = 0.0) -> DeviceSnapshot:
         """The typed snapshot of the device after ``decision`` (what every client reads)."""

@@ -80,10 +80,10 @@ class QuietRegion:
     @property
     def bounds(self) -> RegionBounds:
         """The region as plain numbers, for :func:`holds_values` (NaN: SoC unknown)."""
-        return (*self.min_cell_v, *self.max_cell_v, *self.min_temperature_c,
-                *self.max_temperature_c, *self.bank_voltage_v, *self.current_a, *self.soc_pct,
-                math.nan if self.soc_start_pct is None else self.soc_start_pct,
-                self.capacity_ah)
+        b = (*self.min_cell_v, *self.max_cell_v, *self.min_temperature_c,
+             *self.max_temperature_c, *self.bank_voltage_v, *self.current_a, *self.soc_pct,
+             math.nan if self.soc_start_pct is None else self.soc_start_pct, self.capacity_ah)
+        return tuple(float(x) for x in b)  # type: ignore[return-value]  # 16 floats
 
     def holds(self, e: IntervalExtremes, end: IntervalExtremes, current_a: float,
               charged_ah: float, discharged_ah: float) -> bool:
@@ -142,6 +142,8 @@ class QuietInputs:
     sync_timer: Latch | None
     soc_pct: float | None
     deadline_s: float | None
+    #: False while the BMS has no supply (the bank below SUPPLY_MIN_V)
+    powered: bool = True
 
 
 def quiet_region(q: QuietInputs) -> QuietRegion:
@@ -149,6 +151,11 @@ def quiet_region(q: QuietInputs) -> QuietRegion:
     la = q.latches
     s = q.settings
     inf = math.inf
+    if not q.powered:  # nothing runs: only the supply coming back (8 V or more) changes things
+        wide = (-inf, inf)
+        return QuietRegion(min_cell_v=wide, max_cell_v=wide, min_temperature_c=wide,
+                           max_temperature_c=wide, bank_voltage_v=(-inf, th.SUPPLY_MIN_V),
+                           current_a=wide, soc_pct=wide, deadline_s=q.deadline_s)
     # minimum cell voltage: pre-alarm and undervoltage
     lo, hi = -inf, inf
     pa = s.pre_alarm_level_v
@@ -175,7 +182,9 @@ def quiet_region(q: QuietInputs) -> QuietRegion:
     vlo, vhi = th.BANK_VOLTAGE_MIN_V, th.BANK_VOLTAGE_MAX_V
     if la.e_b09.active:  # stay on the side of the window we are on
         if q.bank_voltage_v < th.BANK_VOLTAGE_MIN_V + th.BANK_VOLTAGE_CLEAR_MARGIN_V:
-            vlo, vhi = -inf, th.BANK_VOLTAGE_MIN_V + th.BANK_VOLTAGE_CLEAR_MARGIN_V
+            # and powered: below SUPPLY_MIN_V the BMS has no power (at it, it still runs)
+            vlo = math.nextafter(th.SUPPLY_MIN_V, -inf)
+            vhi = th.BANK_VOLTAGE_MIN_V + th.BANK_VOLTAGE_CLEAR_MARGIN_V
         else:
             vlo, vhi = th.BANK_VOLTAGE_MAX_V - th.BANK_VOLTAGE_CLEAR_MARGIN_V, inf
     bank = q.bank

@@ -12,7 +12,7 @@ kernel (:func:`smallbms.twin.cell._systems`), the compiled Thevenin view, the co
 (:mod:`smallbms.sources.resolve_schedule`), all
 compiled from the same Python functions the interpreted path calls. Each step is the same
 arithmetic in the same order, so a run gives the same events byte for byte with or without it
-(tests/sources/test_quiet_loop.py).
+(tests/twin/test_quiet_loop.py).
 
 :func:`run` answers ``None`` when the stretch is not one it covers (Numba missing, several
 systems, a forced cell or temperature, a bank beyond the compiled view, a component type the
@@ -54,6 +54,7 @@ class Twin(Protocol):
     resolve_s: float
     bms_powered: bool
     exit_window_s: float
+    temperature_guard_c: float
     _view_ratings: tuple[float, float, float, float]
 
     def _resolve(self, on_grid: bool = False) -> None: ...
@@ -81,7 +82,7 @@ def _stretch(
     kargs: Any, work: Any, cells: Any, max_substep_s: float, bank_ah: Any,
     n_par: int, n_ser: int, n_cell: int, tau1: float,
     ratings: Any, tab: Any, currents: Any, negative_zero: bool, check_region: bool,
-    piece_s: float,
+    piece_s: float, guard_c: float,
 ) -> None:
     """:meth:`TwinSource.quiet_until` (see the module doc). The changing state comes in and goes
     out through ``fres``/``ires`` (time, next re-solve, net current, exit window; status,
@@ -150,11 +151,16 @@ def _stretch(
         counter[0] += c
         counter[1] += d
         lo, hi, t_lo, t_hi = _row_extremes(cell_v[0], temp[0])
-        # sources.twin.quiet_holds: the temperatures as reported
-        if check_region and not _holds(
-                region, ext[0, 0], ext[0, 1], ext[0, 2], ext[0, 3], _reported_t(ext[0, 4]),
-                _reported_t(ext[0, 5]), lo, hi, _reported_t(t_lo), _reported_t(t_hi), net,
-                counter[0] - c0, counter[1] - d0):
+        # sources.twin.quiet_holds: the temperatures as reported, guarded either way
+        if check_region and not (
+                _holds(region, ext[0, 0], ext[0, 1], ext[0, 2], ext[0, 3],
+                       _reported_t(ext[0, 4] - guard_c), _reported_t(ext[0, 5] - guard_c), lo,
+                       hi, _reported_t(t_lo - guard_c), _reported_t(t_hi - guard_c), net,
+                       counter[0] - c0, counter[1] - d0)
+                and _holds(region, ext[0, 0], ext[0, 1], ext[0, 2], ext[0, 3],
+                           _reported_t(ext[0, 4] + guard_c), _reported_t(ext[0, 5] + guard_c),
+                           lo, hi, _reported_t(t_lo + guard_c), _reported_t(t_hi + guard_c),
+                           net, counter[0] - c0, counter[1] - d0)):
             fres[R_WINDOW] = end - start
             t = start
             status = LEFT_REGION
@@ -277,7 +283,7 @@ def run(twin: Twin, t_end: float, region: QuietRegion | None, c0: float = 0.0,
        _NO_REGION if region is None else region.bounds, c0, d0, counter, span,
        damaged_at, fres, ires, kargs, work, cells, bank.max_substep_s, bank_ah,
        topo.parallel, topo.series, topo.cells, k.tau1_s, twin._view_ratings, table.args(),
-       currents, ctab.FSUM_NEGATIVE_ZERO, region is not None, piece_s)
+       currents, ctab.FSUM_NEGATIVE_ZERO, region is not None, piece_s, twin.temperature_guard_c)
     # the state back into the twin
     table.write_back(st.components)
     st.t_s, st.next_resolve_s, st.net_current_a = (

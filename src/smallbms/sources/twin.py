@@ -57,6 +57,15 @@ EXIT_SECOND_S = 1.0
 #: (P) the quiet checks' margin, in report resolution steps: a little more than the half step by
 #: which a raw value and the value the BMS reads can differ.
 REPORT_MARGIN = 0.6
+#: (P) the temperature checks' guard, °C: a reported temperature counts as inside only if it
+#: stays inside with the raw value this much either way. The twin's skipping and every-second
+#: runs step the cells in different sub-steps and part by ~1e-5 °C over hours; a battery
+#: creeping towards a rounding edge that trips (50.05 °C, ambient 50.0502 °C) turns that into a
+#: trip 2 s early when the run skips right up to the edge (guards of 0.001 and 0.01 °C: still
+#: 2 s early; 0.03 °C: at the every-second run's second). With 0.03 °C the last 0.03 °C before an
+#: edge are read every second, and a battery at its 5.0 °C ambient, on a trip level (charging
+#: stops only below 5 °C), still reports 5.0 °C either way and is quiet.
+TEMPERATURE_GUARD_C = 0.03
 #: the bank current in a reading is rounded to this many decimals of an ampere (1 mA)
 CURRENT_DECIMALS = 3
 CURRENT_RESOLUTION_A = 10.0 ** -CURRENT_DECIMALS
@@ -137,15 +146,24 @@ def region_for_reports(region: QuietRegion) -> QuietRegion:
 
 
 def quiet_holds(region: QuietRegion, e: IntervalExtremes, end: IntervalExtremes,
-                current_a: float, charged_ah: float, discharged_ah: float) -> bool:
+                current_a: float, charged_ah: float, discharged_ah: float,
+                guard_c: float = TEMPERATURE_GUARD_C) -> bool:
     """:meth:`QuietRegion.holds` on a physics segment of the twin (``region`` from
-    :func:`region_for_reports`): the temperatures as the batteries report them (rounding is
-    monotonic, so the reported extremes are the rounded raw ones), the rest raw."""
+    :func:`region_for_reports`): the temperatures as the batteries report them, rounded, with
+    the raw values moved ``guard_c`` (:data:`TEMPERATURE_GUARD_C`) either way first (rounding is monotonic,
+    so the reported extremes are the rounded raw ones; checked once moved down and once moved
+    up, each bound is met by the value moved towards it); the rest raw."""
+    b = region.bounds
+    g = guard_c
     q = reported_temperature_c
-    return holds_values(region.bounds, e.min_cell_v, e.max_cell_v, e.min_bank_v, e.max_bank_v,
-                        q(e.min_temperature_c), q(e.max_temperature_c), end.min_cell_v,
-                        end.max_cell_v, q(end.min_temperature_c), q(end.max_temperature_c),
-                        current_a, charged_ah, discharged_ah)
+    for shift in (-g, g):
+        if not holds_values(b, e.min_cell_v, e.max_cell_v, e.min_bank_v, e.max_bank_v,
+                            q(e.min_temperature_c + shift), q(e.max_temperature_c + shift),
+                            end.min_cell_v, end.max_cell_v, q(end.min_temperature_c + shift),
+                            q(end.max_temperature_c + shift), current_a, charged_ah,
+                            discharged_ah):
+            return False
+    return True
 
 
 def bms_draw_a(profile: Profile, d: Decision) -> float:
@@ -181,11 +199,13 @@ class TwinSource:
         #: after a failed quiet_until: length of the stretch, from the returned time, in which
         #: the region was left (the caller reads every tick over it)
         self.exit_window_s = resolve_s
-        #: how finely locate_exit narrows a region exit down, s
         #: quiet stretches in one compiled call where it covers them (:mod:`quiet_loop`)
         self.compiled_quiet = True
+        #: see TEMPERATURE_GUARD_C (an attribute so the compiled loop is handed the same value)
+        self.temperature_guard_c = TEMPERATURE_GUARD_C
         #: the components as arrays for the compiled call (built on first use)
         self.component_table: ComponentTable | None = None
+        #: how finely locate_exit narrows a region exit down, s
         self.exit_resolution_s = EXIT_SECOND_S
         self._resolve()
 
@@ -271,7 +291,8 @@ class TwinSource:
         st.counter.add(current, dt_s)
         e = st.bank.extremes()
         if not quiet_holds(region, e, st.bank.extremes_now(), current,
-                           st.counter.charged_ah - c0, st.counter.discharged_ah - d0):
+                           st.counter.charged_ah - c0, st.counter.discharged_ah - d0,
+                           self.temperature_guard_c):
             return False
         st.span.add(e)
         return True
