@@ -29,7 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from smallbms.core.monitor import counted_ah
-from smallbms.core.quiet import QuietRegion, holds_values, soc_change_pct
+from smallbms.core.quiet import QuietRegion, RegionBounds, holds_values, soc_change_pct
 from smallbms.sources.resolve_schedule import coast_after, schedule
 from smallbms.twin import cell as kernel
 from smallbms.twin import component_table as ctab
@@ -73,6 +73,29 @@ DONE, LEFT_REGION, HAND_BACK = 0, 1, 2
 R_T, R_NEXT_RESOLVE, R_CURRENT, R_WINDOW = range(4)
 #: slots of the integer results
 I_STATUS, I_COAST, I_ON_GRID, I_RESOLVE_PENDING, I_RESOLVED = range(5)
+
+
+def holds_as_reported(b: RegionBounds, guard_c: float, min_cell_v: float, max_cell_v: float,
+                      min_bank_v: float, max_bank_v: float, min_t: float, max_t: float,
+                      end_min_cell_v: float, end_max_cell_v: float, end_min_t: float,
+                      end_max_t: float, current_a: float, charged_ah: float,
+                      discharged_ah: float) -> bool:
+    """The twin's quiet check of a physics segment (:func:`holds_values` on the region's
+    ``b``ounds): cell voltages, bank voltage and current raw (the region is narrowed for their
+    rounding, :func:`smallbms.sources.twin.region_for_reports`), the temperatures as the
+    batteries report them, rounded, with the raw values moved ``guard_c`` either way first
+    (rounding is monotonic, so the reported extremes are the rounded raw ones; checked once
+    moved down and once moved up, each bound is met by the value moved towards it). The
+    interpreted and the compiled path both call this."""
+    for shift in (-guard_c, guard_c):
+        if not holds_values(b, min_cell_v, max_cell_v, min_bank_v, max_bank_v,
+                            reported_temperature_c(min_t + shift),
+                            reported_temperature_c(max_t + shift), end_min_cell_v,
+                            end_max_cell_v, reported_temperature_c(end_min_t + shift),
+                            reported_temperature_c(end_max_t + shift), current_a, charged_ah,
+                            discharged_ah):
+            return False
+    return True
 
 
 def _stretch(
@@ -151,16 +174,9 @@ def _stretch(
         counter[0] += c
         counter[1] += d
         lo, hi, t_lo, t_hi = _row_extremes(cell_v[0], temp[0])
-        # sources.twin.quiet_holds: the temperatures as reported, guarded either way
-        if check_region and not (
-                _holds(region, ext[0, 0], ext[0, 1], ext[0, 2], ext[0, 3],
-                       _reported_t(ext[0, 4] - guard_c), _reported_t(ext[0, 5] - guard_c), lo,
-                       hi, _reported_t(t_lo - guard_c), _reported_t(t_hi - guard_c), net,
-                       counter[0] - c0, counter[1] - d0)
-                and _holds(region, ext[0, 0], ext[0, 1], ext[0, 2], ext[0, 3],
-                           _reported_t(ext[0, 4] + guard_c), _reported_t(ext[0, 5] + guard_c),
-                           lo, hi, _reported_t(t_lo + guard_c), _reported_t(t_hi + guard_c),
-                           net, counter[0] - c0, counter[1] - d0)):
+        if check_region and not _holds_as_reported(
+                region, guard_c, ext[0, 0], ext[0, 1], ext[0, 2], ext[0, 3], ext[0, 4],
+                ext[0, 5], lo, hi, t_lo, t_hi, net, counter[0] - c0, counter[1] - d0):
             fres[R_WINDOW] = end - start
             t = start
             status = LEFT_REGION
@@ -222,8 +238,9 @@ if _numba is not None:  # pragma: no branch
     _row_extremes = kernel._row_extremes_impl
     _one_system = compiled_thevenin._one_system_jit
     _counted = _jit(counted_ah)
-    _holds = _jit(holds_values)
-    _reported_t = _jit(reported_temperature_c)
+    _numba.extending.register_jitable(holds_values)
+    _numba.extending.register_jitable(reported_temperature_c)
+    _holds_as_reported = _jit(holds_as_reported)
     _schedule = _jit(schedule)
     _coast_after = _jit(coast_after)
     _stretch_jit: Any = _jit(_stretch)

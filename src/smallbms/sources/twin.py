@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from smallbms import scenario as sc
 from smallbms.core.monitor import ChargeCounter
-from smallbms.core.quiet import QuietRegion, holds_values
+from smallbms.core.quiet import QuietRegion
 from smallbms.core.types import (
     BatteryReport,
     Decision,
@@ -38,7 +38,6 @@ from smallbms.twin import components as comp
 from smallbms.twin.bank import (
     REPORT_CELL_RESOLUTION_V,
     BankModel,
-    reported_temperature_c,
 )
 from smallbms.twin.component_table import ComponentTable
 from smallbms.twin.snapshots import shallow_copy
@@ -149,21 +148,12 @@ def quiet_holds(region: QuietRegion, e: IntervalExtremes, end: IntervalExtremes,
                 current_a: float, charged_ah: float, discharged_ah: float,
                 guard_c: float = TEMPERATURE_GUARD_C) -> bool:
     """:meth:`QuietRegion.holds` on a physics segment of the twin (``region`` from
-    :func:`region_for_reports`): the temperatures as the batteries report them, rounded, with
-    the raw values moved ``guard_c`` (:data:`TEMPERATURE_GUARD_C`) either way first (rounding is monotonic,
-    so the reported extremes are the rounded raw ones; checked once moved down and once moved
-    up, each bound is met by the value moved towards it); the rest raw."""
-    b = region.bounds
-    g = guard_c
-    q = reported_temperature_c
-    for shift in (-g, g):
-        if not holds_values(b, e.min_cell_v, e.max_cell_v, e.min_bank_v, e.max_bank_v,
-                            q(e.min_temperature_c + shift), q(e.max_temperature_c + shift),
-                            end.min_cell_v, end.max_cell_v, q(end.min_temperature_c + shift),
-                            q(end.max_temperature_c + shift), current_a, charged_ah,
-                            discharged_ah):
-            return False
-    return True
+    :func:`region_for_reports`), the temperatures as reported with a guard of ``guard_c``
+    (:func:`smallbms.sources.quiet_loop.holds_as_reported`, which the compiled loop calls)."""
+    return quiet_loop.holds_as_reported(
+        region.bounds, guard_c, e.min_cell_v, e.max_cell_v, e.min_bank_v, e.max_bank_v,
+        e.min_temperature_c, e.max_temperature_c, end.min_cell_v, end.max_cell_v,
+        end.min_temperature_c, end.max_temperature_c, current_a, charged_ah, discharged_ah)
 
 
 def bms_draw_a(profile: Profile, d: Decision) -> float:
@@ -246,8 +236,7 @@ class TwinSource:
 
     def advance_to(self, t_s: float) -> None:
         """Run the physics up to ``t_s`` in segments of constant current."""
-        st = self.st
-        if (self.compiled_quiet and t_s - st.t_s >= self.resolve_s
+        if (self.compiled_quiet and t_s - self.st.t_s >= self.resolve_s
                 and quiet_loop.run(self, t_s, None) is not None):
             return
         st = self.st
