@@ -180,8 +180,9 @@ class Runner:
                 self.log(msg)
         return d
 
-    def _skip_target(self, t: float, limit: float) -> float | None:
-        """Try to skip the quiet stretch (t, limit]; return the next tick time or None."""
+    def _skip_target(self, t: float, limit: float, next_tick: float) -> float | None:
+        """Try to skip the quiet stretch (t, limit]; return the next tick time or None (the
+        next tick is then ``next_tick``, the one without a skip)."""
         twin = self.twin
         assert twin is not None
         step = self.s.step_s
@@ -193,15 +194,20 @@ class Runner:
         target = math.floor(limit / step + 1e-9) * step
         if target - t <= step:
             return None
-        snap = twin.snapshot()
         reached = twin.quiet_until(target, region)
         if reached >= target - 1e-9:
             return target
-        reached = twin.locate_exit(snap, region, reached, twin.exit_window_s)
-        twin.restore(snap)
+        # the twin waits at the start of the segment that left the region (quiet_until and
+        # locate_exit undo what was not quiet), and the next reading steps on from there as an
+        # uninterrupted run would. A segment that starts off the step grid (a sunrise, say) and
+        # left the region within its first step would put that point past the tick before the
+        # exit: the BMS then reads at the segment's start, still quiet, instead.
+        at = twin.st.t_s
+        reached = twin.locate_exit(region)
         back = math.floor(reached / step + 1e-9) * step
         self.dense_until_s = reached + twin.exit_window_s + step
-        return back if back - t > step else None
+        nxt = back if back - t > step else next_tick
+        return at if at > nxt + 1e-9 else nxt
 
     def run(self) -> RunResult:
         s = self.s
@@ -253,7 +259,7 @@ class Runner:
                 skip_limit = min(skip_limit, self._timers[0][0] - step)
             if (self.skip and t >= self.dense_until_s and self.unpowered_until_s is None
                     and skip_limit - t > 2 * step):
-                target = self._skip_target(t, skip_limit)
+                target = self._skip_target(t, skip_limit, nxt)
                 if target is not None:
                     nxt = target
             t = nxt

@@ -1,17 +1,20 @@
 """The twin source's trial skip: where a stretch leaves the core's quiet region, how the exit is
-narrowed to one 60 s piece and then to the second (TwinSource.locate_exit), that the snapshot it
-starts from is left untouched, and that the compiled quiet loop finds the same exits as the
-interpreted one."""
+narrowed to one 60 s piece and then to the second (TwinSource.locate_exit), that the twin is
+left where it was still quiet (the state an uninterrupted run has there, to the bit), that a
+snapshot taken before is left untouched, and that the compiled quiet loop finds the same exits
+as the interpreted one."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
+import numpy as np
 import pytest
 
 from smallbms import scenario as sc
 from smallbms.core.quiet import QuietRegion
-from smallbms.sources.twin import EXIT_PIECE_S, EXIT_SECOND_S, TwinSource
+from smallbms.sources.twin import EXIT_PIECE_S, EXIT_SECOND_S, TwinSource, _copy_state
 
 SCENARIO = """
 name = "a steady load"
@@ -59,7 +62,9 @@ def test_the_exit_is_narrowed_to_the_60_s_piece_that_left_the_region(compiled: b
     reached = twin.quiet_until(6 * 3600.0, quiet)
     assert 60.0 <= reached < 6 * 3600.0  # the stretch left the region
     segment_s = twin.exit_window_s
-    start = twin.locate_exit(snap, quiet, reached, segment_s)
+    assert twin.st.t_s == reached  # the failing segment was undone
+    start = twin.locate_exit(quiet)
+    assert twin.st.t_s == reached  # and so was the search
     window = twin.exit_window_s
     piece = EXIT_PIECE_S
     assert segment_s > piece  # a steady current coasts: the failing segment is long
@@ -97,7 +102,7 @@ def test_the_exit_is_narrowed_to_the_second_that_left_the_region(compiled: bool,
     reached = twin.quiet_until(6 * 3600.0, quiet)
     assert 60.0 <= reached < 6 * 3600.0
     segment_s = twin.exit_window_s
-    start = twin.locate_exit(snap, quiet, reached, segment_s)
+    start = twin.locate_exit(quiet)
     assert twin.exit_window_s == EXIT_SECOND_S
     assert reached <= start < reached + segment_s and start == math.floor(start)
     # from the snapshot, second by second over the failing piece: quiet up to `start`, and
@@ -118,7 +123,7 @@ def exit_found(text: str, compiled: bool, piece: bool) -> tuple[float, float, fl
     quiet = region(twin.bank.extremes().min_cell_v - 0.02)
     snap = twin.snapshot()
     reached = twin.quiet_until(6 * 3600.0, quiet)
-    start = twin.locate_exit(snap, quiet, reached, twin.exit_window_s)
+    start = twin.locate_exit(quiet)
     window = twin.exit_window_s
     assert (twin.component_table is not None) == compiled  # the compiled search ran, or not
     twin.restore(snap)
@@ -130,3 +135,41 @@ def exit_found(text: str, compiled: bool, piece: bool) -> tuple[float, float, fl
 @pytest.mark.parametrize("text", [SCENARIO, BIG], ids=["one battery", "four in parallel"])
 def test_the_compiled_loop_finds_the_same_exit_to_the_bit(text: str, piece: bool) -> None:
     assert exit_found(text, True, piece) == exit_found(text, False, piece)
+
+
+def state_of(twin: TwinSource) -> tuple[object, ...]:
+    """Everything the twin's physics carries on with, as plain values (arrays as bytes)."""
+    st = twin.st
+    k = st.bank._state
+    arrays = tuple(np.asarray(getattr(k, name)).tobytes() for name in (
+        "soc", "v1_v", "ocv_v", "soc_factor", "cell_v", "bleed_a", "temperature_c",
+        "arrhenius", "damaged", "string_current_a", "terminal_v"))
+    return (st.t_s, st.net_current_a, st.next_resolve_s, st.next_on_grid, st.coast,
+            st.counter.charged_ah, st.counter.discharged_ah, st.component_currents_a,
+            dataclasses.astuple(st.span), st.bank.charged_ah_total,
+            st.bank.discharged_ah_total, dict(st.damaged_at_s), *arrays)
+
+
+@COMPILED
+@pytest.mark.parametrize("text", [SCENARIO, BIG], ids=["one battery", "four in parallel"])
+def test_a_stretch_that_left_the_region_stops_where_an_uninterrupted_run_would_be(
+        compiled: bool, text: str) -> None:
+    twin = twin_of(text, compiled)
+    twin.advance_to(60.0)
+    quiet = region(twin.bank.extremes().min_cell_v - 0.02)
+    snap = twin.snapshot()
+    reached = twin.quiet_until(6 * 3600.0, quiet)
+    assert 60.0 < reached < 6 * 3600.0
+    after_stretch = state_of(twin)
+    exit_s = twin.locate_exit(quiet)
+    assert reached < exit_s
+    assert state_of(twin) == after_stretch  # the search leaves the twin where it found it
+    # the same twin advanced from the snapshot without a region: the same state, bit for bit
+    again = twin_of(text, compiled)
+    again.restore(_copy_state(snap))
+    again.advance_to(reached)
+    assert state_of(again) == after_stretch
+    # and both go on alike: to the located exit and past it
+    twin.advance_to(exit_s + 5.0)
+    again.advance_to(exit_s + 5.0)
+    assert state_of(twin) == state_of(again)

@@ -284,6 +284,38 @@ def test_running_flat_below_the_supply_voltage() -> None:
     assert_same(s)
 
 
+OFF_THE_STEP_GRID = """
+name = "a load step half a second off the step grid"
+duration = "3h"
+seed = 5
+[bank]
+battery = "12.8/100"
+soc_pct = 13
+temperature_c = 20
+source = "twin"
+[[component]]
+kind = "dc_load"
+controlled_by = "none"
+profile = [[0, 2], [5400.5, 400]]
+"""
+
+
+def test_a_region_left_right_after_a_segment_start_off_the_step_grid() -> None:
+    """The load steps up at 5400.5 s and the cells leave the region at once. The skip stops at
+    that segment's start, past the tick before the exit (5400 s), so the BMS reads at 5400.5 s
+    (still quiet) and every second from there: the every-second run's events, at its seconds."""
+    s = sc.parse_scenario(OFF_THE_STEP_GRID)
+    ticks: list[float] = []
+    runner = make_runner(s, io.StringIO(), 3600.0, log=lambda _m: None, skip=True)
+    runner.observers.append(lambda t, _d, _core: ticks.append(t))
+    runner.run()
+    assert 5400.5 in ticks and 5400.0 not in ticks
+    assert runner.core_steps < 1_000  # 3 h: 10,800 ticks if read every second
+    fast, dense = events(s, True), events(s, False)
+    assert ("W-B01", "active") in [(e.get("code"), e.get("state")) for e in fast]
+    assert fast == dense
+
+
 def test_comms_lost_at_odd_times() -> None:
     assert_same(sc.parse_scenario(COMMS_LOST))
 

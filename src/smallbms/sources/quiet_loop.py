@@ -98,6 +98,20 @@ def holds_as_reported(b: RegionBounds, guard_c: float, min_cell_v: float, max_ce
     return True
 
 
+def _copy1(dst: Any, src: Any) -> None:
+    """``dst[:] = src`` for a small 1-D array, as a plain loop (a slice assignment costs
+    ~25 ns of set-up in compiled code; the loop copies its state once per segment)."""
+    for i in range(src.shape[0]):
+        dst[i] = src[i]
+
+
+def _copy2(dst: Any, src: Any) -> None:
+    """``dst[:, :] = src`` for a small 2-D array (see :func:`_copy1`)."""
+    for i in range(src.shape[0]):
+        for j in range(src.shape[1]):
+            dst[i, j] = src[i, j]
+
+
 def _stretch(
     t: float, t_end: float, resolve_s: float, bms_draw_a: float, load_disconnect: bool,
     charge_disconnect: bool, region: Any, c0: float, d0: float,
@@ -129,10 +143,34 @@ def _stretch(
     coast = ires[I_COAST]
     on_grid = ires[I_ON_GRID] != 0
     status = DONE
+    # with the region checked, the bank and the counters as they were at the start of the
+    # present segment: a segment that leaves the region is undone, and the twin stays where
+    # it was still quiet
+    k_soc_, k_v1, k_ocv, k_g, k_v, k_bleed = (soc.copy(), v1.copy(), ocv.copy(), gfac.copy(),
+                                              cell_v.copy(), bleed.copy())
+    k_temp, k_arr, k_dmg, k_i, k_term, k_ext = (temp.copy(), arr.copy(), damaged.copy(),
+                                                i_string.copy(), v_term.copy(), ext.copy())
+    k_ah, k_counter, k_ibank = bank_ah.copy(), counter.copy(), i_bank.copy()
     while t < t_end - 1e-9:
         start = t
         end = min(t_end, t + piece_s) if piece_s < math.inf else min(t_end, next_resolve)
         dt = end - start
+        if check_region:
+            _copy2(k_soc_, soc)
+            _copy2(k_v1, v1)
+            _copy2(k_ocv, ocv)
+            _copy2(k_g, gfac)
+            _copy2(k_v, cell_v)
+            _copy2(k_bleed, bleed)
+            _copy2(k_temp, temp)
+            _copy2(k_arr, arr)
+            _copy2(k_dmg, damaged)
+            _copy2(k_i, i_string)
+            _copy1(k_term, v_term)
+            _copy2(k_ext, ext)
+            _copy1(k_ah, bank_ah)
+            _copy1(k_counter, counter)
+            _copy1(k_ibank, i_bank)
         if not check_region and not dt > 0.0:
             t = end
             if t >= next_resolve - 1e-9 and piece_s == math.inf:
@@ -178,6 +216,21 @@ def _stretch(
                 region, guard_c, ext[0, 0], ext[0, 1], ext[0, 2], ext[0, 3], ext[0, 4],
                 ext[0, 5], lo, hi, t_lo, t_hi, net, counter[0] - c0, counter[1] - d0):
             fres[R_WINDOW] = end - start
+            _copy2(soc, k_soc_)
+            _copy2(v1, k_v1)
+            _copy2(ocv, k_ocv)
+            _copy2(gfac, k_g)
+            _copy2(cell_v, k_v)
+            _copy2(bleed, k_bleed)
+            _copy2(temp, k_temp)
+            _copy2(arr, k_arr)
+            _copy2(damaged, k_dmg)
+            _copy2(i_string, k_i)
+            _copy1(v_term, k_term)
+            _copy2(ext, k_ext)
+            _copy1(bank_ah, k_ah)
+            _copy1(counter, k_counter)
+            _copy1(i_bank, k_ibank)
             t = start
             status = LEFT_REGION
             break
@@ -243,6 +296,8 @@ if _numba is not None:  # pragma: no branch
     _holds_as_reported = _jit(holds_as_reported)
     _schedule = _jit(schedule)
     _coast_after = _jit(coast_after)
+    _numba.extending.register_jitable(_copy1)
+    _numba.extending.register_jitable(_copy2)
     _stretch_jit: Any = _jit(_stretch)
 
 

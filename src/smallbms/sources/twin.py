@@ -197,6 +197,9 @@ class TwinSource:
         self.component_table: ComponentTable | None = None
         #: how finely locate_exit narrows a region exit down, s
         self.exit_resolution_s = EXIT_SECOND_S
+        #: the coulomb counters where the last quiet_until started (its region's SoC bound
+        #: counts from them; locate_exit goes on counting from there)
+        self._quiet_from = (0.0, 0.0)
         self._resolve()
 
     # --- physics ------------------------------------------------------------------------------
@@ -273,15 +276,20 @@ class TwinSource:
 
     def _quiet_step(self, dt_s: float, region: QuietRegion, c0: float, d0: float) -> bool:
         """Step ``dt_s`` at the present current; False when the step left ``region`` (the
-        region's SoC bound counts the coulomb counters from ``c0``/``d0``)."""
+        region's SoC bound counts the coulomb counters from ``c0``/``d0``), and the step is
+        then undone: the twin stays where it was still quiet."""
         st = self.st
         current = st.net_current_a
+        bank_before = st.bank.copy()
+        counted_before = st.counter.charged_ah, st.counter.discharged_ah
         st.bank.step(dt_s, current)
         st.counter.add(current, dt_s)
         e = st.bank.extremes()
         if not quiet_holds(region, e, st.bank.extremes_now(), current,
                            st.counter.charged_ah - c0, st.counter.discharged_ah - d0,
                            self.temperature_guard_c):
+            st.bank = bank_before
+            st.counter.charged_ah, st.counter.discharged_ah = counted_before
             return False
         st.span.add(e)
         return True
@@ -290,13 +298,15 @@ class TwinSource:
         """Advance towards ``t_end`` while everything stays inside ``region``.
 
         Returns the time reached (``t_end`` when all of the stretch was quiet). On leaving the
-        region, ``exit_window_s`` is the length of the physics segment, from the returned time,
-        in which it was left; the caller restores a snapshot and calls :meth:`locate_exit` to
-        narrow that down. The BMS's SoC is the region's own prediction from the coulomb
-        counters (:meth:`QuietRegion.soc_inside`).
+        region the twin stays at the returned time, the start of the physics segment in which
+        the region was left (that segment is undone), and ``exit_window_s`` is the segment's
+        length; :meth:`locate_exit` narrows it down from there. The BMS's SoC is the region's
+        own prediction from the coulomb counters (:meth:`QuietRegion.soc_inside`), counted
+        from where this call started (kept for :meth:`locate_exit`).
         """
         st = self.st
         c0, d0 = st.counter.charged_ah, st.counter.discharged_ah
+        self._quiet_from = (c0, d0)
         if self.compiled_quiet:
             reached = quiet_loop.run(self, t_end, region, c0, d0)
             if reached is not None:
@@ -313,44 +323,47 @@ class TwinSource:
                 self._resolve(st.next_on_grid)
         return t_end
 
-    def locate_exit(self, snap: _State, region: QuietRegion, start_s: float,
-                    window_s: float) -> float:
-        """Narrow down where a failed :meth:`quiet_until` (started from ``snap``) left
-        ``region``: it left it in the segment ``[start_s, start_s + window_s)``.
+    def locate_exit(self, region: QuietRegion) -> float:
+        """Narrow down where the last :meth:`quiet_until` left ``region``: the twin is at the
+        start of the segment in which it left, ``exit_window_s`` long.
 
-        Re-runs the quiet part from a copy of ``snap`` (the same segments, so the same
-        physics), then steps the failing segment in :data:`EXIT_PIECE_S` pieces and, when
-        :attr:`exit_resolution_s` is finer (by default), the failing piece again second by
-        second. Returns the start of the first piece that left the region and sets
-        ``exit_window_s`` to its length (the caller then reads every tick over only that
-        stretch); a segment no longer than the resolution, or quiet in pieces (sub-step
-        rounding), keeps the whole segment or piece. Leaves the twin in an undefined state:
-        restore a snapshot afterwards.
+        Steps that segment in :data:`EXIT_PIECE_S` pieces and, when :attr:`exit_resolution_s`
+        is finer (by default), the failing piece again second by second; each failing piece is
+        undone, so the search goes on from its start. Returns the start of the first piece
+        that left the region and sets ``exit_window_s`` to its length (the caller then reads
+        every tick over only that stretch); a segment no longer than the resolution, or quiet
+        in pieces (sub-step rounding), keeps the whole segment or piece. The twin is left as
+        it was at the segment's start, so a reading from there steps the physics the way an
+        uninterrupted run would.
         """
-        self.exit_window_s = window_s
+        start_s = self.st.t_s
+        window_s = self.exit_window_s
         end = start_s + window_s
         fine = self.exit_resolution_s
         if window_s <= fine + 1e-9:
             return start_s
-        if self.compiled_quiet and quiet_loop.covers(self):
-            found = self._locate_exit_compiled(snap, region, start_s, end)
-            if found is not None:
-                return found
-            self.exit_window_s = window_s
-        self.restore(_copy_state(snap))
-        st = self.st
-        c0, d0 = st.counter.charged_ah, st.counter.discharged_ah
-        if self.quiet_until(start_s, region) < start_s - 1e-9:  # pragma: no cover - determinism
-            return start_s
+        at_start = _copy_state(self.st)
+        try:
+            if self.compiled_quiet and quiet_loop.covers(self):
+                found = self._locate_exit_compiled(region, start_s, end)
+                if found is not None:
+                    return found
+                self.st = _copy_state(at_start)
+                self.exit_window_s = window_s
+            return self._locate_exit_interpreted(region, start_s, end)
+        finally:
+            self.st = at_start
+
+    def _locate_exit_interpreted(self, region: QuietRegion, start_s: float, end: float) -> float:
+        """:meth:`locate_exit`'s search, stepped by :meth:`_quiet_step`."""
+        fine = self.exit_resolution_s
+        c0, d0 = self._quiet_from
         t = start_s
         while t < end - 1e-9:
             piece_end = min(end, t + EXIT_PIECE_S)
-            narrow = piece_end - t > fine + 1e-9
-            before = _copy_state(self.st) if narrow else None
             if not self._quiet_step(piece_end - t, region, c0, d0):
                 self.exit_window_s = piece_end - t
-                if before is not None:
-                    self.st = before
+                if piece_end - t > fine + 1e-9:
                     u = t
                     while u < piece_end - 1e-9:
                         step_end = min(piece_end, u + fine)
@@ -362,41 +375,22 @@ class TwinSource:
             t = piece_end
         return start_s
 
-    def _quiet_prefix(self, snap: _State, region: QuietRegion, start_s: float,
-                      ) -> tuple[float, float] | None:
-        """From a copy of ``snap``, the quiet part up to ``start_s`` again; the counters at
-        ``snap`` (None if it was not quiet: cannot happen, the physics is deterministic)."""
-        self.restore(_copy_state(snap))
-        st = self.st
-        c0, d0 = st.counter.charged_ah, st.counter.discharged_ah
-        if self.quiet_until(start_s, region) < start_s - 1e-9:  # pragma: no cover
-            return None
-        st.t_s = start_s
-        return c0, d0
-
-    def _locate_exit_compiled(self, snap: _State, region: QuietRegion, start_s: float,
+    def _locate_exit_compiled(self, region: QuietRegion, start_s: float,
                               end: float) -> float | None:
-        """:meth:`locate_exit` with the pieces stepped by the compiled loop: the same pieces
-        in the same order, so the same answer. The state at the failing piece's start is not
-        copied but reached again from ``snap``. None: hand back to the interpreted search."""
+        """:meth:`locate_exit`'s search with the pieces stepped by the compiled loop: the same
+        pieces in the same order, so the same answer. None: hand back to the interpreted
+        search."""
         fine = self.exit_resolution_s
-        counters = self._quiet_prefix(snap, region, start_s)
-        if counters is None:  # pragma: no cover
-            return start_s
-        c0, d0 = counters
+        c0, d0 = self._quiet_from
         reached = quiet_loop.run(self, end, region, c0, d0, piece_s=EXIT_PIECE_S)
         if reached is None:  # pragma: no cover - an invalid step: the interpreted path raises
             return None
         if reached >= end - 1e-9:  # quiet in pieces (sub-step rounding): the whole segment
             return start_s
-        t = reached
+        t = reached  # the failing piece was undone: the twin is at its start
         piece_end = min(end, t + EXIT_PIECE_S)
         if piece_end - t <= fine + 1e-9:
             return t
-        counters = self._quiet_prefix(snap, region, start_s)
-        if counters is None or quiet_loop.run(  # pragma: no cover - determinism
-                self, t, region, c0, d0, piece_s=EXIT_PIECE_S) != t:
-            return None
         inner = quiet_loop.run(self, piece_end, region, c0, d0, piece_s=fine)
         if inner is None:  # pragma: no cover
             return None
