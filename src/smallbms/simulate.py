@@ -200,14 +200,18 @@ class Runner:
         # the twin waits at the start of the segment that left the region (quiet_until and
         # locate_exit undo what was not quiet), and the next reading steps on from there as an
         # uninterrupted run would. A segment that starts off the step grid (a sunrise, say) and
-        # left the region within its first step would put that point past the tick before the
-        # exit: the BMS then reads at the segment's start, still quiet, instead.
+        # left the region within its first step puts that point past the tick before the exit:
+        # that tick would read the quiet end of the previous segment, so the BMS reads next at
+        # the first tick of the grid after the segment's start, the first at which an
+        # every-second run can see the change.
         at = twin.st.t_s
         reached = twin.locate_exit(region)
         back = math.floor(reached / step + 1e-9) * step
         self.dense_until_s = reached + twin.exit_window_s + step
         nxt = back if back - t > step else next_tick
-        return at if at > nxt + 1e-9 else nxt
+        if at > nxt + 1e-9:
+            return math.ceil(at / step - 1e-9) * step
+        return nxt
 
     def run(self) -> RunResult:
         s = self.s

@@ -135,3 +135,19 @@ def test_without_supply_only_the_supply_coming_back_leaves_the_region() -> None:
     assert q.holds(odd, odd, -300.0, 0.0, 50.0)
     at_supply = IntervalExtremes(1.5, 4.5, 6.0, 8.0, -20.0, 70.0)
     assert not q.holds(at_supply, at_supply, 0.0, 0.0, 0.0)
+
+
+@given(st.floats(0.0, 0.01), st.floats(0.0, 0.5), st.floats(0.0, 0.01))
+def test_narrowing_moves_only_the_cell_temperature_and_current_bounds(
+        cell_v: float, temperature_c: float, current_a: float) -> None:
+    r = QuietRegion((3.0, 3.5), (3.1, 3.6), (0.0, 45.0), (5.0, 50.0), (10.0, 14.6), (-5.0, 5.0),
+                    (10.0, 90.0), 1234.0, soc_start_pct=50.0, capacity_ah=200.0)
+    n = r.narrowed(cell_v, temperature_c, current_a)
+    assert n.min_cell_v == (3.0 + cell_v, 3.5 - cell_v)
+    assert n.max_cell_v == (3.1 + cell_v, 3.6 - cell_v)
+    assert n.min_temperature_c == (0.0 + temperature_c, 45.0 - temperature_c)
+    assert n.max_temperature_c == (5.0 + temperature_c, 50.0 - temperature_c)
+    assert n.current_a == (-5.0 + current_a, 5.0 - current_a)
+    assert (n.bank_voltage_v, n.soc_pct, n.deadline_s, n.soc_start_pct, n.capacity_ah) == (
+        r.bank_voltage_v, r.soc_pct, r.deadline_s, r.soc_start_pct, r.capacity_ah)
+    assert r.narrowed(0.0, 0.0, 0.0) == r

@@ -302,14 +302,16 @@ profile = [[0, 2], [5400.5, 400]]
 
 def test_a_region_left_right_after_a_segment_start_off_the_step_grid() -> None:
     """The load steps up at 5400.5 s and the cells leave the region at once. The skip stops at
-    that segment's start, past the tick before the exit (5400 s), so the BMS reads at 5400.5 s
-    (still quiet) and every second from there: the every-second run's events, at its seconds."""
+    that segment's start, past the tick before the exit (5400 s, which would read the quiet end
+    of the previous segment), so the BMS reads next at 5401 s, the first second at which the
+    every-second run sees the step, and every second from there: the every-second run's
+    events, at its seconds."""
     s = sc.parse_scenario(OFF_THE_STEP_GRID)
     ticks: list[float] = []
     runner = make_runner(s, io.StringIO(), 3600.0, log=lambda _m: None, skip=True)
     runner.observers.append(lambda t, _d, _core: ticks.append(t))
     runner.run()
-    assert 5400.5 in ticks and 5400.0 not in ticks
+    assert 5401.0 in ticks and 5400.0 not in ticks and 5400.5 not in ticks
     assert runner.core_steps < 1_000  # 3 h: 10,800 ticks if read every second
     fast, dense = events(s, True), events(s, False)
     assert ("W-B01", "active") in [(e.get("code"), e.get("state")) for e in fast]

@@ -7,7 +7,6 @@ code or LED change.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -70,12 +69,14 @@ class QuietRegion:
         def inward(r: tuple[float, float], m: float) -> tuple[float, float]:
             return r[0] + m, r[1] - m  # inf +- m is inf
 
-        return dataclasses.replace(
-            self, min_cell_v=inward(self.min_cell_v, cell_v),
+        return QuietRegion(  # built directly: dataclasses.replace costs ~4x as much
+            min_cell_v=inward(self.min_cell_v, cell_v),
             max_cell_v=inward(self.max_cell_v, cell_v),
             min_temperature_c=inward(self.min_temperature_c, temperature_c),
             max_temperature_c=inward(self.max_temperature_c, temperature_c),
-            current_a=inward(self.current_a, current_a))
+            bank_voltage_v=self.bank_voltage_v, current_a=inward(self.current_a, current_a),
+            soc_pct=self.soc_pct, deadline_s=self.deadline_s, soc_start_pct=self.soc_start_pct,
+            capacity_ah=self.capacity_ah)
 
     @property
     def bounds(self) -> RegionBounds:

@@ -72,7 +72,7 @@ DONE, LEFT_REGION, HAND_BACK = 0, 1, 2
 #: slots of the float results
 R_T, R_NEXT_RESOLVE, R_CURRENT, R_WINDOW = range(4)
 #: slots of the integer results
-I_STATUS, I_COAST, I_ON_GRID, I_RESOLVE_PENDING, I_RESOLVED = range(5)
+I_STATUS, I_COAST, I_ON_GRID, I_RESOLVE_PENDING, I_RESOLVED, I_DAMAGED = range(6)
 
 
 def holds_as_reported(b: RegionBounds, guard_c: float, min_cell_v: float, max_cell_v: float,
@@ -243,6 +243,7 @@ def _stretch(
         for b in range(n_b):
             if damaged[0, b] and math.isnan(damaged_at[b]):
                 damaged_at[b] = end
+                ires[I_DAMAGED] = 1
         t = end
         if t >= next_resolve - 1e-9 and piece_s == math.inf:
             # TwinSource._resolve(on_grid)
@@ -347,7 +348,7 @@ def run(twin: Twin, t_end: float, region: QuietRegion | None, c0: float = 0.0,
     for i, at in st.damaged_at_s.items():
         damaged_at[i] = at
     fres = np.array([st.t_s, st.next_resolve_s, st.net_current_a, twin.exit_window_s])
-    ires = np.array([DONE, st.coast, 1 if st.next_on_grid else 0, 0, 0], dtype=np.int64)
+    ires = np.array([DONE, st.coast, 1 if st.next_on_grid else 0, 0, 0, 0], dtype=np.int64)
     bank_ah = np.array([bank._charged_ah[0], bank._discharged_ah[0]])
     currents = np.array(st.component_currents_a, dtype=np.float64)
     draw = st.bms_draw_a if twin.bms_powered else 0.0
@@ -356,20 +357,19 @@ def run(twin: Twin, t_end: float, region: QuietRegion | None, c0: float = 0.0,
        damaged_at, fres, ires, kargs, work, cells, bank.max_substep_s, bank_ah,
        topo.parallel, topo.series, topo.cells, k.tau1_s, twin._view_ratings, table.args(),
        currents, ctab.FSUM_NEGATIVE_ZERO, region is not None, piece_s, twin.temperature_guard_c)
-    # the state back into the twin
-    table.write_back(st.components)
-    st.t_s, st.next_resolve_s, st.net_current_a = (
-        float(fres[R_T]), float(fres[R_NEXT_RESOLVE]), float(fres[R_CURRENT]))
-    status, coast, on_grid, pending, resolved = (int(x) for x in ires)
+    # the state back into the twin (the components change only when re-solved)
+    status, coast, on_grid, pending, resolved, damaged = ires.tolist()
+    if resolved:
+        table.write_back(st.components)
+        st.component_currents_a = tuple(currents.tolist())
+    st.t_s, st.next_resolve_s, st.net_current_a = fres[:3].tolist()
     st.coast = coast
     st.next_on_grid = on_grid != 0
-    if resolved:
-        st.component_currents_a = tuple(currents.tolist())
     sp.min_cell_v, sp.max_cell_v, sp.min_bank_v, sp.max_bank_v, sp.min_t, sp.max_t = (
         span.tolist())
     st.counter.charged_ah, st.counter.discharged_ah = counter.tolist()
     bank._charged_ah[0], bank._discharged_ah[0] = bank_ah
-    if len(st.damaged_at_s) < int(np.count_nonzero(~np.isnan(damaged_at))):
+    if damaged:
         at = damaged_at.tolist()
         new = [i for i in range(n_b) if not math.isnan(at[i]) and i not in st.damaged_at_s]
         for i in sorted(new, key=lambda i: (at[i], i)):  # in the order seen
