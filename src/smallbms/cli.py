@@ -447,9 +447,9 @@ def status_text(st: dict[str, Any]) -> str:
         why = "; ".join(reason_text(r) for r in reasons)
         return f"{answer}: {why}" if why else answer
 
-    rows.append(("Allowed to charge",
+    rows.append((FIELDS["status.allowed_to_charge"].label,
                  allowed("yes" if s["allowed_to_charge"] else "no", s["charge_reasons"])))
-    rows.append(("Allowed to discharge",
+    rows.append((FIELDS["status.allowed_to_discharge"].label,
                  allowed(DISCHARGE_TEXT.get(s["allowed_to_discharge"], s["allowed_to_discharge"]),
                          s["discharge_reasons"])))
     for out, state in s["outputs"].items():
@@ -460,15 +460,17 @@ def status_text(st: dict[str, Any]) -> str:
     return "\n".join(f"{label:<{width}}{value}" for label, value in rows)
 
 
-def _fmt_remaining(seconds: int | None) -> str:
-    """A duration as the pages show it: "3 d 17 h", "5 h 07 min", "12 min"."""
+def _fmt_remaining(seconds: float | None) -> str:
+    """A duration as the pages show it: "3 d 17 h", "5 h 07 min", "12 min", "45 s"."""
     if seconds is None:
         return "—"
-    d, rest = divmod(max(0, int(seconds)), 86400)
+    d, rest = divmod(max(0, round(seconds)), 86400)
     h, rest = divmod(rest, 3600)
     if d:
         return f"{d} d {h} h"
-    return f"{h} h {rest // 60:02d} min" if h else f"{rest // 60} min"
+    if h:
+        return f"{h} h {rest // 60:02d} min"
+    return f"{rest // 60} min" if rest >= 60 else f"{rest} s"
 
 
 @main.command()

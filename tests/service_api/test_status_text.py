@@ -40,3 +40,9 @@ def test_time_remaining_reads_as_on_the_pages() -> None:
     assert "Time remaining               3 d 17 h" in status_text(st)
     st["status"]["time_remaining_s"] = 5 * 3600 + 7 * 60
     assert "5 h 07 min" in status_text(st)
+    st["status"]["time_remaining_s"] = 12 * 60 + 29
+    assert "Time remaining               12 min" in status_text(st)
+    st["status"]["time_remaining_s"] = 45  # under a minute: seconds, not "0 min"
+    assert "Time remaining               45 s" in status_text(st)
+    st["status"]["time_remaining_s"] = None
+    assert "Time remaining               —" in status_text(st)

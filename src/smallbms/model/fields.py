@@ -124,8 +124,8 @@ STATUS_FIELDS: tuple[Field, ...] = (
     _s("max_temperature_c", "Highest battery temperature", "°C", 1, dc="temperature", stored=True),
     _s("balancer", "Balancer", kind="text", dc="enum"),
     _s("mode", "Mode", kind="text"),
-    _s("allowed_to_charge", "Charging allowed", kind="bool", sc=None),
-    _s("allowed_to_discharge", "Discharging allowed", kind="text", dc="enum"),
+    _s("allowed_to_charge", "Allowed to charge", kind="bool", sc=None),
+    _s("allowed_to_discharge", "Allowed to discharge", kind="text", dc="enum"),
     _s("consumption_state", "Self-consumption state", kind="text", dc="enum"),
 )
 
