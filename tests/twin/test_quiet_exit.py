@@ -173,3 +173,21 @@ def test_a_stretch_that_left_the_region_stops_where_an_uninterrupted_run_would_b
     twin.advance_to(exit_s + 5.0)
     again.advance_to(exit_s + 5.0)
     assert state_of(twin) == state_of(again)
+
+
+@COMPILED
+def test_the_exit_search_needs_a_stretch_that_left_the_region(compiled: bool) -> None:
+    """locate_exit goes on from where the last quiet_until left its region, once: without one
+    (or a second time) it refuses instead of searching with stale counters."""
+    twin = twin_of(SCENARIO, compiled)
+    twin.advance_to(60.0)
+    quiet = region(twin.bank.extremes().min_cell_v - 0.02)
+    with pytest.raises(RuntimeError, match="where the last quiet_until left"):
+        twin.locate_exit(quiet)
+    assert twin.quiet_until(2 * 3600.0, region(0.0)) == 2 * 3600.0  # quiet: nothing to search
+    with pytest.raises(RuntimeError):
+        twin.locate_exit(quiet)
+    assert twin.quiet_until(6 * 3600.0, quiet) < 6 * 3600.0
+    twin.locate_exit(quiet)
+    with pytest.raises(RuntimeError):
+        twin.locate_exit(quiet)

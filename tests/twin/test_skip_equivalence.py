@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -285,8 +286,9 @@ def test_running_flat_below_the_supply_voltage() -> None:
 
 
 OFF_THE_STEP_GRID = """
-name = "a load step half a second off the step grid"
+name = "a load step off the step grid"
 duration = "3h"
+step = {step}
 seed = 5
 [bank]
 battery = "12.8/100"
@@ -296,23 +298,29 @@ source = "twin"
 [[component]]
 kind = "dc_load"
 controlled_by = "none"
-profile = [[0, 2], [5400.5, 400]]
+profile = [[0, 2], [{at}, 400]]
 """
 
 
-def test_a_region_left_right_after_a_segment_start_off_the_step_grid() -> None:
-    """The load steps up at 5400.5 s and the cells leave the region at once. The skip stops at
-    that segment's start, past the tick before the exit (5400 s, which would read the quiet end
-    of the previous segment), so the BMS reads next at 5401 s, the first second at which the
-    every-second run sees the step, and every second from there: the every-second run's
-    events, at its seconds."""
-    s = sc.parse_scenario(OFF_THE_STEP_GRID)
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "interpreted"])
+@pytest.mark.parametrize(("step", "at"), [(1.0, 5400.5), (2.0, 5401.0), (0.5, 5400.25)])
+def test_a_region_left_right_after_a_segment_start_off_the_step_grid(
+        step: float, at: float, compiled: bool) -> None:
+    """The load steps up off the step grid (5400.5 s at 1 s steps) and the cells leave the
+    region at once. The skip stops at that segment's start, past the tick before the exit
+    (5400 s, which would read the quiet end of the previous segment), so the BMS reads next at
+    the first tick after it (5401 s), the first at which the every-second run sees the step,
+    and every tick from there: the every-second run's events, at its ticks."""
+    s = sc.parse_scenario(OFF_THE_STEP_GRID.format(step=step, at=at))
     ticks: list[float] = []
     runner = make_runner(s, io.StringIO(), 3600.0, log=lambda _m: None, skip=True)
+    assert runner.twin is not None
+    runner.twin.compiled_quiet = compiled
     runner.observers.append(lambda t, _d, _core: ticks.append(t))
     runner.run()
-    assert 5401.0 in ticks and 5400.0 not in ticks and 5400.5 not in ticks
-    assert runner.core_steps < 1_000  # 3 h: 10,800 ticks if read every second
+    before, after = math.floor(at / step) * step, math.ceil(at / step) * step
+    assert after in ticks and before not in ticks and at not in ticks
+    assert runner.core_steps < 1_000  # 3 h: 10,800 s
     fast, dense = events(s, True), events(s, False)
     assert ("W-B01", "active") in [(e.get("code"), e.get("state")) for e in fast]
     assert fast == dense

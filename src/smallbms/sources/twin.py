@@ -200,6 +200,9 @@ class TwinSource:
         #: the coulomb counters where the last quiet_until started (its region's SoC bound
         #: counts from them; locate_exit goes on counting from there)
         self._quiet_from = (0.0, 0.0)
+        #: where the last quiet_until left its region (None: it did not, or locate_exit has
+        #: searched it since)
+        self._left_at: float | None = None
         self._resolve()
 
     # --- physics ------------------------------------------------------------------------------
@@ -307,15 +310,19 @@ class TwinSource:
         st = self.st
         c0, d0 = st.counter.charged_ah, st.counter.discharged_ah
         self._quiet_from = (c0, d0)
+        self._left_at = None
         if self.compiled_quiet:
             reached = quiet_loop.run(self, t_end, region, c0, d0)
             if reached is not None:
+                if reached < t_end - 1e-9:
+                    self._left_at = reached
                 return reached
         while st.t_s < t_end - 1e-9:
             start = st.t_s
             end = min(t_end, st.next_resolve_s)
             if not self._quiet_step(end - start, region, c0, d0):
                 self.exit_window_s = end - start
+                self._left_at = start
                 return start
             st.note_damage(end)
             st.t_s = end
@@ -337,6 +344,10 @@ class TwinSource:
         uninterrupted run would.
         """
         start_s = self.st.t_s
+        if self._left_at != start_s:
+            raise RuntimeError("locate_exit needs the twin where the last quiet_until left the "
+                               "region (at the start of the segment that left it)")
+        self._left_at = None  # searched once
         window_s = self.exit_window_s
         end = start_s + window_s
         fine = self.exit_resolution_s
