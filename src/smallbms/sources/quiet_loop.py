@@ -112,6 +112,26 @@ def _copy2(dst: Any, src: Any) -> None:
             dst[i, j] = src[i, j]
 
 
+def _copy_bank(dst: Any, src: Any) -> None:
+    """The loop's changing state, tuple ``src`` into tuple ``dst`` (see :func:`_stretch`):
+    eleven 2-D arrays, then four 1-D ones."""
+    _copy2(dst[0], src[0])
+    _copy2(dst[1], src[1])
+    _copy2(dst[2], src[2])
+    _copy2(dst[3], src[3])
+    _copy2(dst[4], src[4])
+    _copy2(dst[5], src[5])
+    _copy2(dst[6], src[6])
+    _copy2(dst[7], src[7])
+    _copy2(dst[8], src[8])
+    _copy2(dst[9], src[9])
+    _copy2(dst[10], src[10])
+    _copy1(dst[11], src[11])
+    _copy1(dst[12], src[12])
+    _copy1(dst[13], src[13])
+    _copy1(dst[14], src[14])
+
+
 def _stretch(
     t: float, t_end: float, resolve_s: float, bms_draw_a: float, load_disconnect: bool,
     charge_disconnect: bool, region: Any, c0: float, d0: float,
@@ -146,31 +166,17 @@ def _stretch(
     # with the region checked, the bank and the counters as they were at the start of the
     # present segment: a segment that leaves the region is undone, and the twin stays where
     # it was still quiet
-    k_soc_, k_v1, k_ocv, k_g, k_v, k_bleed = (soc.copy(), v1.copy(), ocv.copy(), gfac.copy(),
-                                              cell_v.copy(), bleed.copy())
-    k_temp, k_arr, k_dmg, k_i, k_term, k_ext = (temp.copy(), arr.copy(), damaged.copy(),
-                                                i_string.copy(), v_term.copy(), ext.copy())
-    k_ah, k_counter, k_ibank = bank_ah.copy(), counter.copy(), i_bank.copy()
+    now = (soc, v1, ocv, gfac, cell_v, bleed, temp, arr, damaged, i_string, ext,
+           v_term, bank_ah, counter, i_bank)
+    kept = (soc.copy(), v1.copy(), ocv.copy(), gfac.copy(), cell_v.copy(), bleed.copy(),
+            temp.copy(), arr.copy(), damaged.copy(), i_string.copy(), ext.copy(),
+            v_term.copy(), bank_ah.copy(), counter.copy(), i_bank.copy())
     while t < t_end - 1e-9:
         start = t
         end = min(t_end, t + piece_s) if piece_s < math.inf else min(t_end, next_resolve)
         dt = end - start
         if check_region:
-            _copy2(k_soc_, soc)
-            _copy2(k_v1, v1)
-            _copy2(k_ocv, ocv)
-            _copy2(k_g, gfac)
-            _copy2(k_v, cell_v)
-            _copy2(k_bleed, bleed)
-            _copy2(k_temp, temp)
-            _copy2(k_arr, arr)
-            _copy2(k_dmg, damaged)
-            _copy2(k_i, i_string)
-            _copy1(k_term, v_term)
-            _copy2(k_ext, ext)
-            _copy1(k_ah, bank_ah)
-            _copy1(k_counter, counter)
-            _copy1(k_ibank, i_bank)
+            _copy_bank(kept, now)
         if not check_region and not dt > 0.0:
             t = end
             if t >= next_resolve - 1e-9 and piece_s == math.inf:
@@ -216,21 +222,7 @@ def _stretch(
                 region, guard_c, ext[0, 0], ext[0, 1], ext[0, 2], ext[0, 3], ext[0, 4],
                 ext[0, 5], lo, hi, t_lo, t_hi, net, counter[0] - c0, counter[1] - d0):
             fres[R_WINDOW] = end - start
-            _copy2(soc, k_soc_)
-            _copy2(v1, k_v1)
-            _copy2(ocv, k_ocv)
-            _copy2(gfac, k_g)
-            _copy2(cell_v, k_v)
-            _copy2(bleed, k_bleed)
-            _copy2(temp, k_temp)
-            _copy2(arr, k_arr)
-            _copy2(damaged, k_dmg)
-            _copy2(i_string, k_i)
-            _copy1(v_term, k_term)
-            _copy2(ext, k_ext)
-            _copy1(bank_ah, k_ah)
-            _copy1(counter, k_counter)
-            _copy1(i_bank, k_ibank)
+            _copy_bank(now, kept)
             t = start
             status = LEFT_REGION
             break
@@ -299,6 +291,7 @@ if _numba is not None:  # pragma: no branch
     _coast_after = _jit(coast_after)
     _numba.extending.register_jitable(_copy1)
     _numba.extending.register_jitable(_copy2)
+    _numba.extending.register_jitable(inline="always")(_copy_bank)
     _stretch_jit: Any = _jit(_stretch)
 
 
